@@ -1,0 +1,1 @@
+# The review queue, reviews and their history arrive with the verification issue.
