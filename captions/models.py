@@ -16,9 +16,13 @@ class Scene(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     source_kind = models.CharField(max_length=16, choices=SourceKind.choices)
-    image_path = models.CharField(max_length=1000, help_text="Image file or tile folder")
+    image_path = models.CharField(
+        max_length=1000, help_text="Image file or tile folder"
+    )
     landcover_path = models.CharField(max_length=1000, blank=True)
-    crs = models.CharField(max_length=2000, blank=True, help_text="Image CRS (WKT/EPSG)")
+    crs = models.CharField(
+        max_length=2000, blank=True, help_text="Image CRS (WKT/EPSG)"
+    )
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     west = models.FloatField(null=True, blank=True)

@@ -1,0 +1,106 @@
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from captions import services
+from captions.rasters import L2A_OFFSET_CHOICES
+
+
+def parse_bands(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise CommandError(
+            f"--bands {text!r}: give three 1-based band numbers, e.g. 3,2,1"
+        ) from None
+
+
+class Command(BaseCommand):
+    help = "Cut a Sentinel-2 image + WorldCover map into analysed 256x256 patches."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("image", type=Path, help="Sentinel-2 (or RGB) GeoTIFF")
+        parser.add_argument("landcover", type=Path, help="ESA WorldCover map, any CRS")
+        parser.add_argument("--name", help="Scene name (default: the image's stem)")
+        parser.add_argument("--patch-size", type=int, default=256)
+        parser.add_argument(
+            "--bands", type=parse_bands, help="1-based R,G,B bands, e.g. 4,3,2"
+        )
+        parser.add_argument(
+            "--l2a-offset", choices=L2A_OFFSET_CHOICES, default="auto",
+            help="Added to digital numbers before /10000 (auto: from the file's tags)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--max-invalid", type=float, default=0.5,
+            help="Skip patches with a larger fraction of invalid pixels (default 0.5)",
+        )  # fmt: skip
+        parser.add_argument("--json", action="store_true", help="Print one JSON object")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **options) -> None:
+        image, landcover = options["image"], options["landcover"]
+        ingest_options = services.IngestOptions(
+            patch_size=options["patch_size"],
+            bands=options["bands"],
+            l2a_offset=options["l2a_offset"],
+            max_invalid=options["max_invalid"],
+        )
+        try:
+            # Check before creating anything, so a typo leaves no failed scene behind.
+            services.scene_check_pair(
+                image_path=image, landcover_path=landcover, options=ingest_options
+            )
+            scene = services.scene_create(
+                name=options["name"] or image.stem,
+                image_path=image,
+                landcover_path=landcover,
+                options=ingest_options,
+            )
+            with self._progress_bar(options, scene.name) as bar:
+                result = services.scene_ingest(
+                    scene_id=scene.pk, on_progress=bar.on_progress
+                )
+        except services.IngestError as error:
+            raise CommandError(str(error)) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(result.as_json()))
+        elif result.already_ingested:
+            self.stdout.write(
+                f"Scene {scene.name!r} was already ingested (id {scene.pk})."
+            )
+        else:
+            self.stdout.write(
+                f"Scene {scene.name!r} (id {scene.pk}): {result.patches_created} patches "
+                f"created, {result.patches_skipped} skipped."
+            )
+
+    def _progress_bar(self, options: dict, name: str) -> "ProgressBar":
+        return ProgressBar(name, enabled=not options["no_progress"])
+
+
+class ProgressBar:
+    """tqdm on stderr (stdout stays clean for --json): patches done, rate, ETA."""
+
+    def __init__(self, name: str, *, enabled: bool) -> None:
+        self.name, self.enabled = name, enabled
+        self.bar: tqdm | None = None
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def on_progress(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total, desc=self.name, unit="patch", file=sys.stderr,
+                dynamic_ncols=True,
+            )  # fmt: skip
+        self.bar.update(done - self.bar.n)
