@@ -83,7 +83,7 @@ class ScenePair:
 
     @property
     def grid_shape(self) -> tuple[int, int]:
-        """Whole patches per column and per row; a partial strip at an edge is left out."""
+        """Whole patches per column and row; a partial strip at an edge is left out."""
         return self.height // self.patch_size, self.width // self.patch_size
 
     @property
@@ -215,7 +215,7 @@ def _strip_footprints(pair: ScenePair, row_off: int, cols: int) -> list[Footprin
 
 
 def open_raster(path: Path, role: str) -> rasterio.io.DatasetReader:
-    """Open a raster or raise `RasterError` naming the file and what is wrong with it."""
+    """Open a raster, or raise `RasterError` naming the file and the problem."""
     if not path.exists():
         raise RasterError(f"{path}: no such file")
     try:

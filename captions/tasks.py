@@ -5,7 +5,7 @@ from captions import services
 
 @shared_task(name="captions.ingest_scene", acks_late=True, reject_on_worker_lost=True)
 def ingest_scene(scene_id: int) -> dict:
-    """Safe to run twice: a scene that is ready returns at once, a failed one restarts."""
+    """Safe to run twice: a ready scene returns at once, a failed one restarts."""
     try:
         return services.scene_ingest(scene_id=scene_id).as_json()
     except services.IngestError as error:

@@ -73,8 +73,9 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(
-                f"Scene {scene.name!r} (id {scene.pk}): {result.patches_created} patches "
-                f"created, {result.patches_skipped} skipped."
+                f"Scene {scene.name!r} (id {scene.pk}): "
+                f"{result.patches_created} patches created, "
+                f"{result.patches_skipped} skipped."
             )
 
     def _progress_bar(self, options: dict, name: str) -> "ProgressBar":
