@@ -1,5 +1,6 @@
 """Writes of the captions app: scenes and patches (HackSoft styleguide: services)."""
 
+import datetime as dt
 import hashlib
 import logging
 import shutil
@@ -11,6 +12,8 @@ from pathlib import Path
 import rasterio
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from captions.landcover import LandCoverError, landcover_stats
 from captions.models import Patch, Scene
@@ -27,6 +30,7 @@ ProgressCallback = Callable[[int, int], None]
 
 # ChatEarthNet's released GPT-3.5 splits: 98,092 / 16,348 / 49,048 = 60% / 10% / 30%.
 SPLIT_THRESHOLDS = ((0.6, Patch.Split.TRAIN), (0.7, Patch.Split.VAL))
+STALE_INGEST_AFTER = dt.timedelta(minutes=10)
 
 
 class IngestError(Exception):
@@ -160,9 +164,22 @@ def scene_ingest(
     scene = Scene.objects.get(pk=scene_id)
     if scene.status == Scene.Status.READY:
         return IngestResult(scene.pk, 0, scene.patches_skipped, already_ingested=True)
-    claimed = Scene.objects.filter(
-        pk=scene_id, status__in=[Scene.Status.QUEUED, Scene.Status.FAILED]
-    ).update(status=Scene.Status.INGESTING, error="", patches_done=0)
+    # An ingest touches its scene after every batch; one silent for longer than this
+    # belonged to a worker that died, and its redelivered task may take it over.
+    stale = timezone.now() - STALE_INGEST_AFTER
+    claimed = (
+        Scene.objects.filter(pk=scene_id)
+        .filter(
+            Q(status__in=[Scene.Status.QUEUED, Scene.Status.FAILED])
+            | Q(status=Scene.Status.INGESTING, updated_at__lt=stale)
+        )
+        .update(
+            status=Scene.Status.INGESTING,
+            error="",
+            patches_done=0,
+            updated_at=timezone.now(),
+        )
+    )
     if claimed != 1:
         raise IngestError(f"scene {scene.name!r} is being ingested by another process")
     scene.refresh_from_db()
@@ -294,7 +311,9 @@ def _save_patches(scene: Scene, patches: Iterable[Patch], done: int) -> int:
     patches = list(patches)
     with transaction.atomic():
         Patch.objects.bulk_create(patches)
-        Scene.objects.filter(pk=scene.pk).update(patches_done=done)
+        Scene.objects.filter(pk=scene.pk).update(
+            patches_done=done, updated_at=timezone.now()
+        )
     return len(patches)
 
 

@@ -1,0 +1,65 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR := var/demo
+DEMO_SIZE ?= 2048
+DEMO_PASSWORD ?= demo-admin-pass
+PG_URL ?= postgres://postgres@127.0.0.1:5432/chatearthnet
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/11
+
+.PHONY: install demo test lint pytest-services pytest-default migrate worker serve bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput -v 0
+
+demo: migrate
+	@test -f $(DEMO_DIR)/demo_S2L2A.tif || $(BIN)/python manage.py make_demo_scene $(DEMO_DIR) --size $(DEMO_SIZE) --seed 0
+	$(BIN)/python manage.py ingest_scene $(DEMO_DIR)/demo_S2L2A.tif $(DEMO_DIR)/demo_WorldCover.tif --name demo
+	$(BIN)/python manage.py create_user admin --password $(DEMO_PASSWORD) --superuser
+	@echo
+	@echo "  ChatEarthNet Studio is at http://127.0.0.1:8000/"
+	@echo "  Log in as  admin / $(DEMO_PASSWORD)"
+	@echo
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Lint, types, then the suite twice: on PostgreSQL + Redis when they answer (they must
+# under CI=true), and on the zero-setup default (SQLite + file-system broker).
+test: lint
+	@$(BIN)/python .ci/services.py check || { [ "$$CI" = "true" ] && { echo "CI=true: PostgreSQL and Redis must answer on 127.0.0.1" >&2; exit 1; }; echo "PostgreSQL/Redis not answering: running the default configuration only"; }
+	@if $(BIN)/python .ci/services.py check >/dev/null 2>&1; then $(MAKE) --no-print-directory pytest-services; fi
+	$(MAKE) --no-print-directory pytest-default
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+pytest-services:
+	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_TEST_URL) VAR_DIR=var/test-services \
+		$(BIN)/pytest -q -p no:cacheprovider
+
+pytest-default:
+	env -u DATABASE_URL -u CELERY_BROKER_URL VAR_DIR=var/test-default \
+		$(BIN)/pytest -q -p no:cacheprovider
+
+worker: migrate
+	$(BIN)/celery -A chatearthnet_site worker --loglevel=INFO
+
+serve: migrate
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+bench: migrate
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache

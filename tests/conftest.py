@@ -1,0 +1,92 @@
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path: Path) -> Path:
+    """Every test writes previews into its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The real rasters of ../shared/data/real (see its README)."""
+    if not (REAL_DATA / "RGB.byte.tif").exists():
+        pytest.fail(f"real test rasters are missing: expected them in {REAL_DATA}")
+    return REAL_DATA
+
+
+def _database_url() -> str:
+    """The URL of the database the tests run on, for a worker in another process."""
+    params = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{params['NAME']}"
+    user = params.get("USER") or ""
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{params['NAME']}"
+
+
+def _purge_broker() -> None:
+    broker = django_settings.CELERY_BROKER_URL
+    if broker.startswith("filesystem://"):
+        queue = Path(django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        shutil.rmtree(queue, ignore_errors=True)
+        queue.mkdir(parents=True, exist_ok=True)
+    else:
+        from chatearthnet_site.celery import app
+
+        app.control.purge()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, media_root: Path, tmp_path: Path) -> Iterator:
+    """A real `celery worker` process on this test's database, broker and media."""
+    _purge_broker()
+    log_path = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(media_root),
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+    }
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chatearthnet_site", "worker",
+             "--pool=solo", "--loglevel=INFO", "--without-heartbeat",
+             "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    process.log_path = log_path  # type: ignore[attr-defined]
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for(
+    condition: Callable[[], bool], *, timeout: float = 60, what: str = "condition"
+) -> None:
+    """Poll until `condition()` holds; a hang fails the test instead of blocking CI."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

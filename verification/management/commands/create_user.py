@@ -1,0 +1,28 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Create a user, or reset an existing user's password (non-interactive)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--superuser", action="store_true", help="Full access to the admin site"
+        )
+
+    def handle(self, *args, **options) -> None:
+        username, password = options["username"].strip(), options["password"]
+        if not username:
+            raise CommandError("the username must not be empty")
+        if len(password) < 8:
+            raise CommandError("the password must have at least 8 characters")
+        user_model = get_user_model()
+        user, created = user_model.objects.get_or_create(username=username)
+        user.set_password(password)
+        if options["superuser"]:
+            user.is_staff = user.is_superuser = True
+        user.save()
+        verb = "Created" if created else "Updated"
+        self.stdout.write(f"{verb} user {username!r}.")
