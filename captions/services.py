@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import rasterio
 from django.conf import settings
 from django.db import transaction
@@ -183,7 +184,7 @@ def scene_ingest(
     if claimed != 1:
         raise IngestError(f"scene {scene.name!r} is being ingested by another process")
     scene.refresh_from_db()
-    _remove_scene_patches(scene)
+    scene_clear_patches(scene)
     options = IngestOptions(
         patch_size=scene.patch_size,
         bands=tuple(scene.bands) if scene.bands else None,
@@ -202,10 +203,10 @@ def scene_ingest(
         if created == 0:
             raise IngestError(_nothing_to_ingest_message(scene, options, all_empty))
     except (RasterError, IngestError) as error:
-        _fail_scene(scene, str(error))
+        scene_mark_failed(scene, str(error))
         raise IngestError(str(error)) from None
     except Exception as error:
-        _fail_scene(scene, f"{scene.image_path}: unexpected error: {error!r}")
+        scene_mark_failed(scene, f"{scene.image_path}: unexpected error: {error!r}")
         raise
     Scene.objects.filter(pk=scene.pk).update(
         status=Scene.Status.READY,
@@ -263,11 +264,11 @@ def _ingest_patches(
                 continue
             batch.append(_build_patch(scene, pair, patch_data))
         if len(batch) >= settings.INGEST_BATCH_SIZE:
-            created += _save_patches(scene, batch, done)
+            created += patches_save_batch(scene, batch, done)
             batch = []
         if on_progress is not None:
             on_progress(done, total)
-    created += _save_patches(scene, batch, done)
+    created += patches_save_batch(scene, batch, done)
     return created, skipped, all_empty
 
 
@@ -276,12 +277,9 @@ def _build_patch(scene: Scene, pair: ScenePair, patch_data: PatchData) -> Patch:
         stats = landcover_stats(patch_data.codes)
     except LandCoverError as error:
         raise RasterError(f"{pair.landcover_path}: {error}") from None
-    stem = f"{scene_media_dir(scene)}/{patch_data.row_off}_{patch_data.col_off}"
-    extension = PREVIEW_EXTENSIONS[settings.PREVIEW_FORMAT]
-    rgb_name = f"{stem}.{extension}"
-    landcover_name = f"{stem}_landcover.png"
-    _write_media(rgb_name, encode_rgb_preview(patch_data.rgb, settings.PREVIEW_FORMAT))
-    _write_media(landcover_name, encode_landcover_png(patch_data.codes))
+    rgb_name, landcover_name = write_previews(
+        scene, patch_data.row_off, patch_data.col_off, patch_data.rgb, patch_data.codes
+    )
     footprint = patch_data.footprint
     return Patch(
         scene=scene,
@@ -301,13 +299,25 @@ def _build_patch(scene: Scene, pair: ScenePair, patch_data: PatchData) -> Patch:
     )
 
 
+def write_previews(
+    scene: Scene, row_off: int, col_off: int, rgb: np.ndarray, codes: np.ndarray
+) -> tuple[str, str]:
+    """Write a patch's RGB and land-cover previews; return their media names."""
+    stem = f"{scene_media_dir(scene)}/{row_off}_{col_off}"
+    rgb_name = f"{stem}.{PREVIEW_EXTENSIONS[settings.PREVIEW_FORMAT]}"
+    landcover_name = f"{stem}_landcover.png"
+    _write_media(rgb_name, encode_rgb_preview(rgb, settings.PREVIEW_FORMAT))
+    _write_media(landcover_name, encode_landcover_png(codes))
+    return rgb_name, landcover_name
+
+
 def _write_media(name: str, content: bytes) -> None:
     path = _media_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
 
 
-def _save_patches(scene: Scene, patches: Iterable[Patch], done: int) -> int:
+def patches_save_batch(scene: Scene, patches: Iterable[Patch], done: int) -> int:
     patches = list(patches)
     with transaction.atomic():
         Patch.objects.bulk_create(patches)
@@ -317,14 +327,14 @@ def _save_patches(scene: Scene, patches: Iterable[Patch], done: int) -> int:
     return len(patches)
 
 
-def _remove_scene_patches(scene: Scene) -> None:
+def scene_clear_patches(scene: Scene) -> None:
     Patch.objects.filter(scene=scene).delete()
     shutil.rmtree(_media_path(scene_media_dir(scene)), ignore_errors=True)
 
 
-def _fail_scene(scene: Scene, reason: str) -> None:
+def scene_mark_failed(scene: Scene, reason: str) -> None:
     logger.warning("ingest of scene %s failed: %s", scene.name, reason)
-    _remove_scene_patches(scene)
+    scene_clear_patches(scene)
     Scene.objects.filter(pk=scene.pk).update(
         status=Scene.Status.FAILED, error=reason, patches_done=0
     )

@@ -1,11 +1,10 @@
 import json
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from captions import services
+from captions.management.progress import ProgressBar
 from captions.rasters import L2A_OFFSET_CHOICES
 
 
@@ -59,7 +58,10 @@ class Command(BaseCommand):
                 landcover_path=landcover,
                 options=ingest_options,
             )
-            with self._progress_bar(options, scene.name) as bar:
+            progress = ProgressBar(
+                scene.name, unit="patch", enabled=not options["no_progress"]
+            )
+            with progress as bar:
                 result = services.scene_ingest(
                     scene_id=scene.pk, on_progress=bar.on_progress
                 )
@@ -77,31 +79,3 @@ class Command(BaseCommand):
                 f"{result.patches_created} patches created, "
                 f"{result.patches_skipped} skipped."
             )
-
-    def _progress_bar(self, options: dict, name: str) -> "ProgressBar":
-        return ProgressBar(name, enabled=not options["no_progress"])
-
-
-class ProgressBar:
-    """tqdm on stderr (stdout stays clean for --json): patches done, rate, ETA."""
-
-    def __init__(self, name: str, *, enabled: bool) -> None:
-        self.name, self.enabled = name, enabled
-        self.bar: tqdm | None = None
-
-    def __enter__(self) -> "ProgressBar":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def on_progress(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            self.bar = tqdm(
-                total=total, desc=self.name, unit="patch", file=sys.stderr,
-                dynamic_ncols=True,
-            )  # fmt: skip
-        self.bar.update(done - self.bar.n)

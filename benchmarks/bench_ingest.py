@@ -1,0 +1,118 @@
+"""End-to-end ingest throughput and peak memory (issue 2).
+
+Targets: at least 150 patches/s per worker process on a 5120x5120 synthetic scene
+(read, align, previews, statistics, database writes), and peak memory flat in scene
+size. Each measurement runs in a fresh process with a fresh database, so the peak RSS
+is the ingest's own. The baseline, measured in the same run on the same scene, is the
+straightforward per-patch pipeline: a window read and a label reprojection per patch,
+`transform_bounds` per patch, `np.unique` statistics and PNG at Pillow's default level.
+
+    python benchmarks/bench_ingest.py [--sizes 2560,5120] [--database-url URL]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MEASURE = r"""
+import json, os, resource, sys, time
+from pathlib import Path
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from captions import services
+image, landcover, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+if mode == "ingest":
+    options = services.IngestOptions()
+    scene = services.scene_create(name="bench", image_path=image,
+                                  landcover_path=landcover, options=options)
+    start = time.perf_counter()
+    result = services.scene_ingest(scene_id=scene.pk)
+    seconds = time.perf_counter() - start
+    patches = result.patches_created + result.patches_skipped
+else:
+    sys.path.insert(0, os.environ["BENCH_DIR"])
+    from naive_ingest import naive_ingest
+    start = time.perf_counter()
+    patches = naive_ingest(image, landcover, Path(os.environ["MEDIA_ROOT"]),
+                           limit=int(sys.argv[4]))
+    seconds = time.perf_counter() - start
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"patches": patches, "seconds": seconds, "peak_mb": peak_mb}))
+"""
+
+
+def measure(
+    image: Path, landcover: Path, mode: str, database_url: str | None, limit: int = 0
+) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        env = {
+            **os.environ,
+            "VAR_DIR": work,
+            "MEDIA_ROOT": f"{work}/media",
+            "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
+            "BENCH_DIR": str(Path(__file__).parent),
+        }
+        env.pop("DATABASE_URL", None)
+        if database_url:
+            env["DATABASE_URL"] = database_url
+            _reset_postgres(database_url)
+        command = [sys.executable, "-c", MEASURE, str(image), str(landcover), mode]
+        output = subprocess.run(
+            [*command, str(limit)],
+            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+    result = json.loads(output.strip().splitlines()[-1])
+    result["patches_per_s"] = result["patches"] / result["seconds"]
+    return result
+
+
+def _reset_postgres(database_url: str) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    for statement in (f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", admin_url, "-qc", statement], check=True)
+
+
+def make_scene(out_dir: Path, size: int) -> tuple[Path, Path]:
+    from captions.demo_scene import make_demo_scene
+
+    scene = make_demo_scene(out_dir, size=size, seed=0, name=f"bench{size}")
+    return scene.image_path, scene.landcover_path
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="2560,5120")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--baseline-patches", type=int, default=60)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results: dict = {"database": "postgresql" if args.database_url else "sqlite"}
+    with tempfile.TemporaryDirectory() as scenes:
+        for size in sizes:
+            started = time.perf_counter()
+            image, landcover = make_scene(Path(scenes), size)
+            print(f"scene {size}: generated in {time.perf_counter() - started:.1f}s")
+            ours = measure(image, landcover, "ingest", args.database_url)
+            print(f"  ingest   {ours}")
+            results[f"ingest_{size}"] = ours
+            if size == max(sizes):
+                naive = measure(
+                    image, landcover, "naive", None, limit=args.baseline_patches
+                )
+                print(f"  baseline {naive}")
+                results[f"baseline_{size}"] = naive
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

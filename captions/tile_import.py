@@ -1,0 +1,303 @@
+"""Import a folder of ChatEarthNet / SatlasPretrain PNG tiles as a scene.
+
+It shares `captions.services`' pieces (previews, batched saves, failure clean-up,
+splits), so a tile import and a GeoTIFF ingest fail, clean up and split patches the
+same way.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from captions.landcover import landcover_stats
+from captions.models import Patch, Scene
+from captions.rasters import Footprint
+from captions.services import (
+    IngestError,
+    IngestOptions,
+    IngestResult,
+    ProgressCallback,
+    patches_save_batch,
+    scene_clear_patches,
+    scene_mark_failed,
+    split_for,
+    write_previews,
+)
+from captions.tiles import (
+    LABEL_KINDS,
+    TileDiscovery,
+    TileError,
+    TilePair,
+    TilePatch,
+    discover_tile_pairs,
+    read_tile_patches,
+)
+
+logger = logging.getLogger(__name__)
+
+# Tiles have no shared pixel grid, so each gets its own band of rows in a virtual
+# column: tile k (in file-name order) starts at row k * 512, and a quarter keeps its
+# pixel offset inside the tile. Offsets stay pixel offsets and stay unique per scene.
+TILE_STRIDE = 512
+
+
+@dataclass(frozen=True)
+class TileImportResult(IngestResult):
+    tiles_read: int = 0
+    images_without_label: tuple[str, ...] = ()
+    bad_tiles: tuple[str, ...] = ()  # one error per tile left out with skip_bad
+
+    def as_json(self) -> dict:
+        return {
+            **super().as_json(),
+            "tiles_read": self.tiles_read,
+            "images_without_label": list(self.images_without_label),
+            "bad_tiles": list(self.bad_tiles),
+        }
+
+
+def scene_import_tiles(
+    *,
+    directory: Path,
+    name: str,
+    label_kind: str = "auto",
+    max_invalid: float = 0.5,
+    skip_bad: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> IngestResult:
+    """Import every labelled tile of ``directory`` as the patches of one scene.
+
+    The same name and folder imported again return at once (``already_ingested``);
+    a failed import is redone from scratch. A broken tile fails the import, naming
+    the file, unless ``skip_bad``: then it is left out and reported. On failure the
+    scene is marked failed with the reason and its patches and files are removed;
+    a folder found missing or empty before anything is written creates no scene.
+    ``on_progress(tiles_done, tiles_total)`` is called after each tile.
+    """
+    if label_kind not in LABEL_KINDS:
+        raise IngestError(f"label kind {label_kind!r} is not one of {LABEL_KINDS}")
+    IngestOptions(max_invalid=max_invalid).validate()
+    directory = directory.resolve()
+    scene = Scene.objects.filter(name=name).first()
+    discovery = None
+    if scene is None:
+        # Check the folder before creating anything, so a typo leaves no failed scene.
+        discovery = _discover(directory)
+        scene = _scene_create(name=name, directory=directory, max_invalid=max_invalid)
+    else:
+        _require_same_folder(scene, directory)
+        if scene.status == Scene.Status.READY:
+            return TileImportResult(
+                scene.pk, 0, scene.patches_skipped, already_ingested=True
+            )
+    _claim(scene, max_invalid)
+    try:
+        scene_clear_patches(scene)  # what a failed earlier attempt left
+        if discovery is None:
+            discovery = _discover(directory)
+        result = _import_tiles(
+            scene, discovery, label_kind, max_invalid, skip_bad, on_progress
+        )
+    except (TileError, IngestError) as error:
+        scene_mark_failed(scene, str(error))
+        raise IngestError(str(error)) from None
+    except KeyboardInterrupt:
+        scene_mark_failed(scene, f"{directory}: import interrupted")
+        raise
+    except Exception as error:
+        scene_mark_failed(scene, f"{directory}: unexpected error: {error!r}")
+        raise
+    return result
+
+
+def _discover(directory: Path) -> TileDiscovery:
+    try:
+        discovery = discover_tile_pairs(directory)
+    except TileError as error:
+        raise IngestError(str(error)) from None
+    if not discovery.pairs:
+        first = ", ".join(path.name for path in discovery.unlabelled[:3])
+        raise IngestError(
+            f"{directory}: none of its {len(discovery.unlabelled)} images has a label "
+            f"(e.g. {first}); see docs/import_tiles.md for where labels go"
+        )
+    if discovery.unlabelled:
+        # Not fatal, and the result lists them: info, not a warning on every run.
+        logger.info(
+            "%s: images without a label, not imported: %d",
+            directory,
+            len(discovery.unlabelled),
+        )
+    return discovery
+
+
+def _scene_create(*, name: str, directory: Path, max_invalid: float) -> Scene:
+    return Scene.objects.create(
+        name=name,
+        source_kind=Scene.SourceKind.TILES,
+        image_path=str(directory),
+        max_invalid=max_invalid,
+    )
+
+
+def _require_same_folder(scene: Scene, directory: Path) -> None:
+    if (scene.source_kind, scene.image_path) != (
+        Scene.SourceKind.TILES,
+        str(directory),
+    ):
+        raise IngestError(
+            f"scene name {scene.name!r} is already used by {scene.image_path}; "
+            "choose another with --name"
+        )
+
+
+def _claim(scene: Scene, max_invalid: float) -> None:
+    claimed = Scene.objects.filter(
+        pk=scene.pk, status__in=[Scene.Status.QUEUED, Scene.Status.FAILED]
+    ).update(
+        status=Scene.Status.INGESTING,
+        error="",
+        patches_done=0,
+        patches_total=0,
+        max_invalid=max_invalid,
+    )
+    if claimed != 1:
+        raise IngestError(f"scene {scene.name!r} is being imported by another process")
+
+
+def _import_tiles(
+    scene: Scene,
+    discovery: TileDiscovery,
+    label_kind: str,
+    max_invalid: float,
+    skip_bad: bool,
+    on_progress: ProgressCallback | None,
+) -> TileImportResult:
+    created = skipped = patches_done = 0
+    bad_tiles: list[str] = []
+    taken_names: set[str] = set()
+    bounds = _Bounds()
+    batch: list[Patch] = []
+    tiles_total = len(discovery.pairs)
+    for tile_index, pair in enumerate(discovery.pairs):
+        try:
+            tile_patches = _read_tile(pair, label_kind, taken_names)
+        except TileError as error:
+            if not skip_bad:
+                raise
+            logger.info("tile left out: %s", error)
+            bad_tiles.append(str(error))
+            tile_patches = []
+        for tile_patch in tile_patches:
+            patches_done += 1
+            if tile_patch.invalid_fraction > max_invalid:
+                skipped += 1
+                continue
+            batch.append(_build_tile_patch(scene, tile_index, tile_patch))
+            bounds.add(tile_patch.footprint)
+        if len(batch) >= settings.INGEST_BATCH_SIZE:
+            created += patches_save_batch(scene, batch, patches_done)
+            batch = []
+        if on_progress is not None:
+            on_progress(tile_index + 1, tiles_total)
+    created += patches_save_batch(scene, batch, patches_done)
+    if len(bad_tiles) == tiles_total:
+        raise IngestError(
+            f"{scene.image_path}: none of its {tiles_total} tiles could be read; "
+            f"first: {bad_tiles[0]}"
+        )
+    if created == 0:
+        raise IngestError(
+            f"{scene.image_path}: every patch has more than {max_invalid:.0%} "
+            "invalid pixels (raise --max-invalid to keep them)"
+        )
+    Scene.objects.filter(pk=scene.pk).update(
+        status=Scene.Status.READY,
+        patches_total=patches_done,
+        patches_done=patches_done,
+        patches_created=created,
+        patches_skipped=skipped,
+        **bounds.as_fields(),
+    )
+    return TileImportResult(
+        scene.pk,
+        created,
+        skipped,
+        tiles_read=tiles_total - len(bad_tiles),
+        images_without_label=tuple(path.name for path in discovery.unlabelled),
+        bad_tiles=tuple(bad_tiles),
+    )
+
+
+def _read_tile(
+    pair: TilePair, label_kind: str, taken_names: set[str]
+) -> list[TilePatch]:
+    tile_patches = read_tile_patches(pair, label_kind)
+    for tile_patch in tile_patches:
+        # e.g. a 512 tile a.png cut into a_patch00.png beside a 256 tile of that name
+        if tile_patch.source_name in taken_names:
+            raise TileError(
+                f"{pair.image_path}: patch name {tile_patch.source_name} is already "
+                "taken by another tile"
+            )
+    taken_names.update(tile_patch.source_name for tile_patch in tile_patches)
+    return tile_patches
+
+
+def _build_tile_patch(scene: Scene, tile_index: int, tile_patch: TilePatch) -> Patch:
+    row_off = tile_index * TILE_STRIDE + tile_patch.row_in_tile
+    col_off = tile_patch.col_in_tile
+    rgb_name, landcover_name = write_previews(
+        scene, row_off, col_off, tile_patch.rgb, tile_patch.codes
+    )
+    footprint = tile_patch.footprint
+    height, width = tile_patch.codes.shape
+    return Patch(
+        scene=scene,
+        row_off=row_off,
+        col_off=col_off,
+        width=width,
+        height=height,
+        west=footprint.west if footprint else None,
+        south=footprint.south if footprint else None,
+        east=footprint.east if footprint else None,
+        north=footprint.north if footprint else None,
+        source_name=tile_patch.source_name,
+        rgb_preview=rgb_name,
+        landcover_preview=landcover_name,
+        landcover=landcover_stats(tile_patch.codes),
+        invalid_fraction=round(tile_patch.invalid_fraction, 6),
+        # By file name alone: the same tile gets the same split in every scene.
+        split=split_for(tile_patch.source_name),
+    )
+
+
+class _Bounds:
+    """The lon/lat box around the imported patches that have a footprint."""
+
+    def __init__(self) -> None:
+        self.box: Footprint | None = None
+
+    def add(self, footprint: Footprint | None) -> None:
+        if footprint is None:
+            return
+        if self.box is None:
+            self.box = footprint
+            return
+        self.box = Footprint(
+            west=min(self.box.west, footprint.west),
+            south=min(self.box.south, footprint.south),
+            east=max(self.box.east, footprint.east),
+            north=max(self.box.north, footprint.north),
+        )
+
+    def as_fields(self) -> dict[str, float | None]:
+        box = self.box
+        return {
+            "west": box.west if box else None,
+            "south": box.south if box else None,
+            "east": box.east if box else None,
+            "north": box.north if box else None,
+        }
