@@ -1,4 +1,7 @@
+import numpy as np
 from django.db import models
+
+from captions.previews import read_landcover_png
 
 
 class Scene(models.Model):
@@ -100,9 +103,7 @@ class Patch(models.Model):
     def __str__(self) -> str:
         return f"{self.scene.name} r{self.row_off} c{self.col_off}"
 
-    def label_codes(self):  # -> numpy.ndarray
+    def label_codes(self) -> np.ndarray:
         """The WorldCover codes of this patch (uint8, 0 = nodata), read losslessly."""
-        from captions.previews import read_landcover_png
-
         with self.landcover_preview.open("rb") as handle:
             return read_landcover_png(handle)

@@ -6,7 +6,7 @@ is both the label patch and the coloured map a browser shows.
 """
 
 import io
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -54,7 +54,7 @@ def encode_landcover_png(codes: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def read_landcover_png(handle: BinaryIO) -> np.ndarray:
+def read_landcover_png(handle: IO[bytes]) -> np.ndarray:
     """The WorldCover codes stored in a land-cover preview PNG."""
     with Image.open(handle) as image:
         if image.mode != "P":

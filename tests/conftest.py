@@ -43,7 +43,8 @@ def _database_url() -> str:
 def _purge_broker() -> None:
     broker = django_settings.CELERY_BROKER_URL
     if broker.startswith("filesystem://"):
-        queue = Path(django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        options: dict = django_settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        queue = Path(options["data_folder_in"])
         shutil.rmtree(queue, ignore_errors=True)
         queue.mkdir(parents=True, exist_ok=True)
     else:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from captions.landcover import CLASS_BY_CODE, NODATA, landcover_stats
 from captions.models import Patch, Scene
-from captions.services import IngestError, split_for
+from captions.services import IngestError, IngestResult, split_for
 from captions.tile_import import TILE_STRIDE, scene_import_tiles
 from captions.tiles import web_mercator_footprint
 
@@ -98,7 +98,7 @@ def make_release(folder: Path) -> dict[str, np.ndarray]:
     }
 
 
-def import_tiles(folder: Path, **options) -> object:
+def import_tiles(folder: Path, **options) -> IngestResult:
     return scene_import_tiles(
         directory=folder, name=options.pop("name", "release"), **options
     )

@@ -19,7 +19,7 @@ from tests.captions.raster_fixtures import (
 pytestmark = pytest.mark.django_db
 
 
-def ingest(*args: str) -> dict:
+def ingest(*args: object) -> dict:
     output = __import__("io").StringIO()
     call_command(
         "ingest_scene", *map(str, args), "--json", "--no-progress", stdout=output
@@ -287,9 +287,7 @@ def test_a_patch_size_larger_than_the_image_is_refused(small_pair):
 
 
 def test_max_invalid_out_of_range_is_refused(small_pair):
-    with pytest.raises(
-        CommandError, match=r"--max-invalid 2\.0 must be within 0\.\.1"
-    ):
+    with pytest.raises(CommandError, match=r"--max-invalid 2\.0 must be within 0\.\.1"):
         ingest(*small_pair, "--max-invalid", "2")
 
 
