@@ -41,7 +41,9 @@ def main(command: str) -> int:
             time.sleep(0.5)
             missing = [name for name in missing if not answers(SERVICES[name][0])]
     for name in missing:
-        print(f"{name} does not answer on 127.0.0.1:{SERVICES[name][0]}", file=sys.stderr)
+        print(
+            f"{name} does not answer on 127.0.0.1:{SERVICES[name][0]}", file=sys.stderr
+        )
     return 1 if missing else 0
 
 

@@ -4,6 +4,7 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ ProgressCallback = Callable[[int, int], None]
 # ChatEarthNet's released GPT-3.5 splits: 98,092 / 16,348 / 49,048 = 60% / 10% / 30%.
 SPLIT_THRESHOLDS = ((0.6, Patch.Split.TRAIN), (0.7, Patch.Split.VAL))
 STALE_INGEST_AFTER = dt.timedelta(minutes=10)
+PROGRESS_INTERVAL_S = 1.0
 
 
 class IngestError(Exception):
@@ -138,7 +140,7 @@ def scene_create(
         ):
             raise IngestError(
                 f"scene name {name!r} is already used by {existing.image_path}; "
-                "choose another with --name"
+                "choose another name"
             )
         return existing
     return Scene.objects.create(
@@ -151,6 +153,25 @@ def scene_create(
         l2a_offset=options.l2a_offset,
         max_invalid=options.max_invalid,
     )
+
+
+def scene_queue_ingest(*, scene_id: int, from_statuses: tuple[str, ...]) -> bool:
+    """Mark a GeoTIFF scene queued and enqueue its ingest once the transaction commits.
+
+    A guarded update, so a scene that is ready or being ingested is left alone; returns
+    whether the scene was queued. Tile scenes are left alone too: `import_tiles`
+    imports them, not the ingest task.
+    """
+    queued = Scene.objects.filter(
+        pk=scene_id,
+        source_kind=Scene.SourceKind.GEOTIFF,
+        status__in=from_statuses,
+    ).update(status=Scene.Status.QUEUED, error="", patches_done=0)
+    if queued:
+        from captions import tasks  # tasks import this module
+
+        transaction.on_commit(lambda: tasks.ingest_scene.delay(scene_id))
+    return bool(queued)
 
 
 def scene_ingest(
@@ -254,6 +275,7 @@ def _ingest_patches(
     all_empty = True
     batch: list[Patch] = []
     total = pair.patch_count
+    progress_written = time.monotonic()
     for strip in pair.strips():
         for patch_data in strip:
             done += 1
@@ -266,6 +288,11 @@ def _ingest_patches(
         if len(batch) >= settings.INGEST_BATCH_SIZE:
             created += patches_save_batch(scene, batch, done)
             batch = []
+            progress_written = time.monotonic()
+        elif time.monotonic() - progress_written > PROGRESS_INTERVAL_S:
+            # Between batches too, so the admin's bar moves on a slow or sparse scene.
+            _record_progress(scene, done)
+            progress_written = time.monotonic()
         if on_progress is not None:
             on_progress(done, total)
     created += patches_save_batch(scene, batch, done)
@@ -321,10 +348,14 @@ def patches_save_batch(scene: Scene, patches: Iterable[Patch], done: int) -> int
     patches = list(patches)
     with transaction.atomic():
         Patch.objects.bulk_create(patches)
-        Scene.objects.filter(pk=scene.pk).update(
-            patches_done=done, updated_at=timezone.now()
-        )
+        _record_progress(scene, done)
     return len(patches)
+
+
+def _record_progress(scene: Scene, done: int) -> None:
+    Scene.objects.filter(pk=scene.pk).update(
+        patches_done=done, updated_at=timezone.now()
+    )
 
 
 def scene_clear_patches(scene: Scene) -> None:

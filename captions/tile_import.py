@@ -149,7 +149,7 @@ def _require_same_folder(scene: Scene, directory: Path) -> None:
     ):
         raise IngestError(
             f"scene name {scene.name!r} is already used by {scene.image_path}; "
-            "choose another with --name"
+            "choose another name"
         )
 
 

@@ -50,7 +50,8 @@ def blocks_of(codes: tuple[int, ...], block: int = 40, seed: int = 1) -> Callabl
     def fill(height: int, width: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         small = rng.choice(
-            np.array(codes, dtype=np.uint8), size=(height // block + 1, width // block + 1)
+            np.array(codes, dtype=np.uint8),
+            size=(height // block + 1, width // block + 1),
         )
         return np.kron(small, np.ones((block, block), np.uint8))[:height, :width]
 
