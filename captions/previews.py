@@ -6,6 +6,7 @@ is both the label patch and the coloured map a browser shows.
 """
 
 import io
+from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
@@ -43,6 +44,24 @@ def encode_rgb_preview(rgb: np.ndarray, image_format: str = "webp") -> bytes:
     else:
         raise ValueError(f"unknown preview format {image_format!r}")
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class EncodedPreviews:
+    rgb: bytes
+    rgb_extension: str
+    landcover: bytes
+
+
+def encode_previews(
+    rgb: np.ndarray, codes: np.ndarray, image_format: str = "webp"
+) -> EncodedPreviews:
+    """Both previews of a patch, ready to be written."""
+    return EncodedPreviews(
+        rgb=encode_rgb_preview(rgb, image_format),
+        rgb_extension=PREVIEW_EXTENSIONS[image_format],
+        landcover=encode_landcover_png(codes),
+    )
 
 
 def encode_landcover_png(codes: np.ndarray) -> bytes:

@@ -7,9 +7,11 @@ and GDAL's block cache is capped by the caller.
 """
 
 import datetime as dt
+import queue
 import re
+import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,8 +103,20 @@ class ScenePair:
     def acquired_on(self) -> dt.date | None:
         return acquisition_date(self.image.tags())
 
-    def strips(self) -> Iterator[list[PatchData]]:
-        """Yield the patches one row of the patch grid at a time."""
+    def strips(self, *, read_ahead: int = 2) -> Iterator[list[PatchData]]:
+        """Yield the patches one row of the patch grid at a time.
+
+        With `read_ahead`, a background thread reads and renders the next strips while
+        the caller encodes this one: GDAL and numpy release the GIL, so reading and
+        encoding overlap on two cores. Only that thread touches the datasets until the
+        iteration ends; memory stays bounded at `read_ahead` + 2 strips.
+        """
+        if read_ahead < 1:
+            yield from self._strips()
+            return
+        yield from _read_ahead(self._strips(), read_ahead)
+
+    def _strips(self) -> Iterator[list[PatchData]]:
         rows, cols = self.grid_shape
         size = self.patch_size
         for grid_row in range(rows):
@@ -180,6 +194,46 @@ class ScenePair:
         reflectance = (bands.astype(np.float32) + self.l2a_offset) / REFLECTANCE_SCALE
         scaled = np.clip(reflectance * DEFAULT_GAIN, 0.0, 1.0) * 255.0 + 0.5
         return np.moveaxis(scaled.astype(np.uint8), 0, -1).copy()
+
+
+_DONE = object()
+
+
+def _read_ahead(items: Iterator, depth: int) -> Iterator:
+    """Run `items` in a thread, `depth` items ahead; its exceptions reach the caller."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as error:  # handed to the consumer, re-raised there
+            buffer.put(error)
+
+    thread = threading.Thread(target=produce, name="strip-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := buffer.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        # The consumer stopped early (an error, or a break): let the reader finish
+        # before the caller closes the datasets it reads from.
+        stop.set()
+        while thread.is_alive():
+            with suppress(queue.Empty):
+                buffer.get(timeout=0.1)
+        thread.join()
 
 
 def _strip_footprints(pair: ScenePair, row_off: int, cols: int) -> list[Footprint]:

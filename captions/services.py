@@ -6,11 +6,11 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import rasterio
 from django.conf import settings
 from django.db import transaction
@@ -19,11 +19,7 @@ from django.utils import timezone
 
 from captions.landcover import LandCoverError, landcover_stats
 from captions.models import Patch, Scene
-from captions.previews import (
-    PREVIEW_EXTENSIONS,
-    encode_landcover_png,
-    encode_rgb_preview,
-)
+from captions.previews import EncodedPreviews, encode_previews
 from captions.rasters import PatchData, RasterError, ScenePair, open_scene_pair
 
 logger = logging.getLogger(__name__)
@@ -276,36 +272,45 @@ def _ingest_patches(
     batch: list[Patch] = []
     total = pair.patch_count
     progress_written = time.monotonic()
-    for strip in pair.strips():
-        for patch_data in strip:
-            done += 1
-            if patch_data.invalid_fraction < 1.0:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") as encoder:
+        for strip in pair.strips():
+            done += len(strip)
+            if any(patch_data.invalid_fraction < 1.0 for patch_data in strip):
                 all_empty = False
-            if patch_data.invalid_fraction > options.max_invalid:
-                skipped += 1
-                continue
-            batch.append(_build_patch(scene, pair, patch_data))
-        if len(batch) >= settings.INGEST_BATCH_SIZE:
-            created += patches_save_batch(scene, batch, done)
-            batch = []
-            progress_written = time.monotonic()
-        elif time.monotonic() - progress_written > PROGRESS_INTERVAL_S:
-            # Between batches too, so the admin's bar moves on a slow or sparse scene.
-            _record_progress(scene, done)
-            progress_written = time.monotonic()
-        if on_progress is not None:
-            on_progress(done, total)
+            kept = [p for p in strip if p.invalid_fraction <= options.max_invalid]
+            skipped += len(strip) - len(kept)
+            # Encoding (the costliest step) runs in its own thread, one patch ahead
+            # of the statistics and writes here; the strips are read in a third.
+            encoded = encoder.map(_encode_previews, kept)
+            for patch_data, previews in zip(kept, encoded, strict=True):
+                batch.append(_build_patch(scene, pair, patch_data, previews))
+            if len(batch) >= settings.INGEST_BATCH_SIZE:
+                created += patches_save_batch(scene, batch, done)
+                batch = []
+                progress_written = time.monotonic()
+            elif time.monotonic() - progress_written > PROGRESS_INTERVAL_S:
+                # Between batches too, so the admin's bar moves on a sparse scene.
+                _record_progress(scene, done)
+                progress_written = time.monotonic()
+            if on_progress is not None:
+                on_progress(done, total)
     created += patches_save_batch(scene, batch, done)
     return created, skipped, all_empty
 
 
-def _build_patch(scene: Scene, pair: ScenePair, patch_data: PatchData) -> Patch:
+def _encode_previews(patch_data: PatchData) -> EncodedPreviews:
+    return encode_previews(patch_data.rgb, patch_data.codes, settings.PREVIEW_FORMAT)
+
+
+def _build_patch(
+    scene: Scene, pair: ScenePair, patch_data: PatchData, previews: EncodedPreviews
+) -> Patch:
     try:
         stats = landcover_stats(patch_data.codes)
     except LandCoverError as error:
         raise RasterError(f"{pair.landcover_path}: {error}") from None
     rgb_name, landcover_name = write_previews(
-        scene, patch_data.row_off, patch_data.col_off, patch_data.rgb, patch_data.codes
+        scene, patch_data.row_off, patch_data.col_off, previews
     )
     footprint = patch_data.footprint
     return Patch(
@@ -327,21 +332,24 @@ def _build_patch(scene: Scene, pair: ScenePair, patch_data: PatchData) -> Patch:
 
 
 def write_previews(
-    scene: Scene, row_off: int, col_off: int, rgb: np.ndarray, codes: np.ndarray
+    scene: Scene, row_off: int, col_off: int, previews: EncodedPreviews
 ) -> tuple[str, str]:
-    """Write a patch's RGB and land-cover previews; return their media names."""
+    """Write a patch's encoded RGB and land-cover previews; return their media names."""
     stem = f"{scene_media_dir(scene)}/{row_off}_{col_off}"
-    rgb_name = f"{stem}.{PREVIEW_EXTENSIONS[settings.PREVIEW_FORMAT]}"
+    rgb_name = f"{stem}.{previews.rgb_extension}"
     landcover_name = f"{stem}_landcover.png"
-    _write_media(rgb_name, encode_rgb_preview(rgb, settings.PREVIEW_FORMAT))
-    _write_media(landcover_name, encode_landcover_png(codes))
+    _write_media(rgb_name, previews.rgb)
+    _write_media(landcover_name, previews.landcover)
     return rgb_name, landcover_name
 
 
 def _write_media(name: str, content: bytes) -> None:
     path = _media_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    try:
+        path.write_bytes(content)
+    except FileNotFoundError:  # the scene's first file: its folder is not there yet
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
 
 
 def patches_save_batch(scene: Scene, patches: Iterable[Patch], done: int) -> int:

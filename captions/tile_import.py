@@ -13,6 +13,7 @@ from django.conf import settings
 
 from captions.landcover import landcover_stats
 from captions.models import Patch, Scene
+from captions.previews import encode_previews
 from captions.rasters import Footprint
 from captions.services import (
     IngestError,
@@ -249,9 +250,10 @@ def _read_tile(
 def _build_tile_patch(scene: Scene, tile_index: int, tile_patch: TilePatch) -> Patch:
     row_off = tile_index * TILE_STRIDE + tile_patch.row_in_tile
     col_off = tile_patch.col_in_tile
-    rgb_name, landcover_name = write_previews(
-        scene, row_off, col_off, tile_patch.rgb, tile_patch.codes
+    previews = encode_previews(
+        tile_patch.rgb, tile_patch.codes, settings.PREVIEW_FORMAT
     )
+    rgb_name, landcover_name = write_previews(scene, row_off, col_off, previews)
     footprint = tile_patch.footprint
     height, width = tile_patch.codes.shape
     return Patch(
