@@ -29,8 +29,13 @@ demo: migrate
 	@echo
 	@echo "  ChatEarthNet Studio is at http://127.0.0.1:8000/"
 	@echo "  Log in as  admin / $(DEMO_PASSWORD)"
+	@echo "  A Celery worker runs beside the server (log: var/demo-worker.log)."
 	@echo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	@# The worker runs ingests queued from the admin site; it stops with the server.
+	@$(BIN)/celery -A chatearthnet_site worker --loglevel=INFO --concurrency 2 \
+		> var/demo-worker.log 2>&1 & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # Lint, types, then the suite twice: on PostgreSQL + Redis when they answer (they must
 # under CI=true), and on the zero-setup default (SQLite + file-system broker).

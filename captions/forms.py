@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from django import forms
+from django.conf import settings
 
 from captions import services
-from captions.rasters import L2A_OFFSET_CHOICES
+from captions.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 
 _L2A_OFFSET_LABELS = {
     "auto": "auto (from the file's tags)",
@@ -71,11 +72,9 @@ class SceneIngestForm(forms.Form):
         if not text:
             return None
         try:
-            bands = tuple(int(part) for part in text.split(","))
-        except ValueError:
-            raise forms.ValidationError(
-                "Give three 1-based band numbers separated by commas, e.g. 4,3,2."
-            ) from None
+            bands = parse_bands(text)
+        except RasterError:
+            bands = ()
         if len(bands) != 3 or min(bands) < 1:
             raise forms.ValidationError(
                 "Give three 1-based band numbers separated by commas, e.g. 4,3,2."
@@ -100,4 +99,10 @@ def _absolute_path(text: str) -> Path:
     path = Path(text.strip())
     if not path.is_absolute():
         raise forms.ValidationError("Give an absolute path on the server.")
+    roots = [Path(root).resolve() for root in settings.INGEST_ROOTS]
+    if roots and not any(path.resolve().is_relative_to(root) for root in roots):
+        raise forms.ValidationError(
+            "Only files under these folders can be ingested: "
+            + ", ".join(str(root) for root in roots)
+        )
     return path

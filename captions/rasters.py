@@ -282,6 +282,16 @@ def open_raster(path: Path, role: str) -> rasterio.io.DatasetReader:
     return dataset
 
 
+def parse_bands(text: str) -> tuple[int, ...]:
+    """`"4,3,2"` to (4, 3, 2); range and count are checked against the image later."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise RasterError(
+            f"--bands {text!r}: give three 1-based band numbers, e.g. 4,3,2"
+        ) from None
+
+
 def choose_rgb_bands(
     dataset: rasterio.io.DatasetReader, requested: tuple[int, ...] | None
 ) -> tuple[int, int, int]:

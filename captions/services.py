@@ -222,6 +222,9 @@ def scene_ingest(
     except (RasterError, IngestError) as error:
         scene_mark_failed(scene, str(error))
         raise IngestError(str(error)) from None
+    except KeyboardInterrupt:
+        scene_mark_failed(scene, f"{scene.image_path}: ingest interrupted")
+        raise
     except Exception as error:
         scene_mark_failed(scene, f"{scene.image_path}: unexpected error: {error!r}")
         raise

@@ -123,7 +123,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -131,6 +130,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Ingest -----------------------------------------------------------------------
 PREVIEW_FORMAT = env_choice("PREVIEW_FORMAT", "webp", ("webp", "png", "jpeg"))
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256, minimum=1)
+# Folders the admin's "Ingest a scene" form may read from; empty: any path the server
+# can read (staff only). Set it where curators should not reach the whole disk.
+INGEST_ROOTS = env_list("INGEST_ROOTS", [])
 # GDAL's block cache defaults to 5% of RAM; a fixed cap keeps an ingest's memory flat
 # whatever the size of the scene.
 GDAL_CACHEMAX_MB = env_int("GDAL_CACHEMAX_MB", 64, minimum=8)

@@ -437,6 +437,24 @@ def test_a_relative_path_or_bad_bands_are_form_errors(alice_client, raster_pair)
     assert not Scene.objects.exists()
 
 
+def test_paths_outside_the_ingest_roots_are_refused(
+    alice_client, raster_pair, settings, tmp_path, enqueued
+):
+    settings.INGEST_ROOTS = [str(tmp_path / "imagery")]
+    response = alice_client.post(
+        reverse("admin:captions_scene_ingest"), ingest_form(*raster_pair)
+    )
+    assert "Only files under these folders can be ingested" in response.content.decode()
+    assert not Scene.objects.exists()
+    assert enqueued == []
+    settings.INGEST_ROOTS = [str(raster_pair[0].parent)]
+    response = alice_client.post(
+        reverse("admin:captions_scene_ingest"), ingest_form(*raster_pair)
+    )
+    assert response.status_code == 302
+    assert Scene.objects.count() == 1
+
+
 def test_ingesting_a_pair_queues_a_scene_and_its_task_runs_it_to_ready(
     alice, alice_client, raster_pair, enqueued, django_capture_on_commit_callbacks
 ):

@@ -9,23 +9,22 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from captions.landcover import CLASS_BY_CODE, NODATA, landcover_stats
+from captions.landcover import NODATA, landcover_stats
 from captions.models import Patch, Scene
 from captions.services import IngestError, IngestResult, split_for
 from captions.tile_import import TILE_STRIDE, scene_import_tiles
 from captions.tiles import web_mercator_footprint
+from tests.captions.tile_fixtures import (
+    BUILT,
+    CROP,
+    TREE,
+    WATER,
+    write_palette_label,
+    write_rgb,
+    write_satlas_label,
+)
 
 pytestmark = pytest.mark.django_db
-
-TREE, WATER, CROP, BUILT = 10, 80, 40, 50  # WorldCover codes
-SATLAS = {TREE: 3, WATER: 1, CROP: 6, BUILT: 2, NODATA: 0}
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path) -> Path:
-    """As tests/conftest.py does; restated so these tests never write to var/media."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
 
 
 @pytest.fixture
@@ -33,30 +32,6 @@ def tiles(tmp_path) -> Path:
     folder = tmp_path / "tiles"
     folder.mkdir()
     return folder
-
-
-def write_rgb(path: Path, size: int = 256, seed: int = 0) -> np.ndarray:
-    rgb = np.random.default_rng(seed).integers(0, 256, (size, size, 3), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path)
-    return rgb
-
-
-def write_satlas_label(path: Path, codes: np.ndarray) -> None:
-    indices = np.zeros_like(codes)
-    for code, index in SATLAS.items():
-        indices[codes == code] = index
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(indices).save(path)
-
-
-def write_palette_label(path: Path, codes: np.ndarray) -> None:
-    colours = np.zeros((*codes.shape, 3), np.uint8)
-    for code in np.unique(codes).tolist():
-        if code != NODATA:
-            colours[codes == code] = CLASS_BY_CODE[code].prompt_rgb
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(colours).save(path)
 
 
 def write_satlas_index_12(path: Path) -> None:

@@ -89,3 +89,26 @@ def test_an_ingest_abandoned_by_a_dead_worker_is_taken_over(tmp_path):
     )
     assert ingest_scene.run(scene.pk)["patches_created"] == 9
     assert scene_status(scene) == Scene.Status.READY
+
+
+@pytest.mark.django_db
+def test_an_interrupted_ingest_is_marked_failed_and_cleaned_up(
+    tmp_path, media_root, monkeypatch
+):
+    scene = queue_scene(tmp_path, "interrupted")
+    calls = []
+
+    def interrupt_on_the_third_patch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    original = services._build_patch
+    monkeypatch.setattr(services, "_build_patch", interrupt_on_the_third_patch)
+    with pytest.raises(KeyboardInterrupt):
+        services.scene_ingest(scene_id=scene.pk)
+    assert scene_status(scene) == Scene.Status.FAILED
+    assert "interrupted" in scene.error
+    assert Patch.objects.filter(scene=scene).count() == 0
+    assert not any(Path(media_root).rglob("*.webp"))

@@ -5,16 +5,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from captions import services
 from captions.management.progress import ProgressBar
-from captions.rasters import L2A_OFFSET_CHOICES
+from captions.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 
 
-def parse_bands(text: str) -> tuple[int, ...]:
+def command_bands(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise CommandError(
-            f"--bands {text!r}: give three 1-based band numbers, e.g. 3,2,1"
-        ) from None
+        return parse_bands(text)
+    except RasterError as error:
+        raise CommandError(str(error)) from None
 
 
 class Command(BaseCommand):
@@ -26,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", help="Scene name (default: the image's stem)")
         parser.add_argument("--patch-size", type=int, default=256)
         parser.add_argument(
-            "--bands", type=parse_bands, help="1-based R,G,B bands, e.g. 4,3,2"
+            "--bands", type=command_bands, help="1-based R,G,B bands, e.g. 4,3,2"
         )
         parser.add_argument(
             "--l2a-offset", choices=L2A_OFFSET_CHOICES, default="auto",
