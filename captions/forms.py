@@ -6,6 +6,16 @@ from django import forms
 from django.conf import settings
 
 from captions import services
+from captions.generation import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_IN_FLIGHT,
+    DEFAULT_MODELS,
+    JobOptions,
+    Selection,
+)
+from captions.llm.registry import BACKENDS
+from captions.models import Patch, PromptTemplate, Scene
+from captions.prompts import PromptSpec, validate_spec
 from captions.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 
 _L2A_OFFSET_LABELS = {
@@ -106,3 +116,202 @@ def _absolute_path(text: str) -> Path:
             + ", ".join(str(root) for root in roots)
         )
     return path
+
+
+# --- Generation jobs and prompt templates -----------------------------------------
+
+# What a job uses when the model field is left empty (as `generate_captions` does).
+DEFAULT_TEMPLATE_NAME = "chatearthnet-text"
+
+
+class PromptTemplateChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: PromptTemplate) -> str:
+        return f"{obj.name} v{obj.version} ({obj.kind})"
+
+
+class JobLaunchForm(forms.Form):
+    """What `manage.py generate_captions` takes, for the admin's "Launch a job" page."""
+
+    scenes = forms.ModelMultipleChoiceField(
+        queryset=Scene.objects.filter(status=Scene.Status.READY).order_by("name"),
+        required=False,
+        help_text="None selected: every ready scene.",
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    splits = forms.MultipleChoiceField(
+        choices=Patch.Split.choices,
+        required=False,
+        help_text="None ticked: every split.",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    only_uncaptioned = forms.BooleanField(
+        initial=True,
+        required=False,
+        label="Only uncaptioned",
+        help_text="Skip patches that already have a caption, from any job or import.",
+    )
+    limit = forms.IntegerField(
+        min_value=1, required=False, help_text="At most this many patches."
+    )
+    backend = forms.ChoiceField(
+        choices=[(name, name) for name in BACKENDS], initial="offline"
+    )
+    base_url = forms.URLField(
+        label="Base URL",
+        required=False,
+        assume_scheme="https",
+        help_text="An OpenAI-compatible API, e.g. http://127.0.0.1:8001/v1; empty: "
+        "the provider's default (or OPENAI_BASE_URL).",
+        widget=forms.URLInput(attrs={"class": "vLargeTextField"}),
+    )
+    model = forms.CharField(
+        max_length=100,
+        required=False,
+        initial=DEFAULT_MODELS["offline"],
+        help_text="Empty: "
+        + ", ".join(f"{m} for {b}" for b, m in DEFAULT_MODELS.items()),
+    )
+    template = PromptTemplateChoiceField(
+        queryset=PromptTemplate.objects.order_by("name", "-version"),
+        empty_label=None,
+    )
+    include_rgb = forms.BooleanField(
+        required=False,
+        label="Include RGB",
+        help_text="Vision templates only: send the RGB preview beside the land-cover "
+        "map.",
+    )
+    in_flight_per_worker = forms.IntegerField(
+        label="In flight per worker",
+        min_value=1,
+        initial=DEFAULT_IN_FLIGHT,
+        help_text="Requests each worker process keeps going at once.",
+    )
+    chunk_size = forms.IntegerField(
+        min_value=1,
+        initial=DEFAULT_CHUNK_SIZE,
+        help_text="Patches per task; a smaller chunk spreads a small job over more "
+        "workers.",
+    )
+    requests_per_minute = forms.IntegerField(
+        label="Requests per minute",
+        min_value=1,
+        required=False,
+        help_text="Shared by every worker; empty: no limit.",
+    )
+    tokens_per_minute = forms.IntegerField(
+        label="Tokens per minute",
+        min_value=1,
+        required=False,
+        help_text="Shared by every worker; empty: no limit.",
+    )
+    price_in_per_million = forms.FloatField(
+        label="Price in",
+        min_value=0,
+        required=False,
+        help_text="USD per million input tokens; empty: the known price of the model.",
+    )
+    price_out_per_million = forms.FloatField(
+        label="Price out",
+        min_value=0,
+        required=False,
+        help_text="USD per million output tokens; empty: the known price of the model.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].initial = (
+            PromptTemplate.objects.filter(name=DEFAULT_TEMPLATE_NAME)
+            .order_by("-version")
+            .first()
+        )
+
+    def selection(self) -> Selection:
+        data = self.cleaned_data
+        return Selection(
+            scene_ids=tuple(scene.pk for scene in data["scenes"]),
+            splits=tuple(data["splits"]),
+            only_uncaptioned=data["only_uncaptioned"],
+            limit=data["limit"],
+        )
+
+    def model_name(self) -> str:
+        return self.cleaned_data["model"].strip() or DEFAULT_MODELS.get(
+            self.cleaned_data["backend"], ""
+        )
+
+    def template_reference(self) -> str:
+        template = self.cleaned_data["template"]
+        return f"{template.name}:{template.version}"
+
+    def job_options(self) -> JobOptions:
+        data = self.cleaned_data
+        return JobOptions(
+            in_flight_per_worker=data["in_flight_per_worker"],
+            requests_per_minute=data["requests_per_minute"],
+            tokens_per_minute=data["tokens_per_minute"],
+            price_in_per_million=data["price_in_per_million"],
+            price_out_per_million=data["price_out_per_million"],
+            include_rgb=data["include_rgb"],
+            chunk_size=data["chunk_size"],
+        )
+
+
+class TemplateNewVersionForm(forms.Form):
+    """An edited copy of a prompt template, saved as its next version."""
+
+    system_template = forms.CharField(
+        strip=False, widget=forms.Textarea(attrs={"rows": 14, "cols": 100})
+    )
+    user_template = forms.CharField(
+        strip=False, widget=forms.Textarea(attrs={"rows": 14, "cols": 100})
+    )
+    parameters = forms.JSONField(
+        required=False,
+        help_text='Sent with every request, e.g. {"max_tokens": 300, '
+        '"temperature": 0.7}.',
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 100}),
+    )
+
+    def __init__(self, *args, template: PromptTemplate, **kwargs) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "system_template": template.system_template,
+                "user_template": template.user_template,
+                "parameters": template.parameters,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.template = template
+
+    def clean_parameters(self) -> dict:
+        parameters = self.cleaned_data["parameters"]
+        if parameters is None:
+            return {}
+        if not isinstance(parameters, dict):
+            raise forms.ValidationError('Give a JSON object, e.g. {"max_tokens": 300}.')
+        return parameters
+
+    def clean(self) -> dict | None:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if not self.has_changed():
+            raise forms.ValidationError(
+                "Nothing changed: the new version would be a copy of this one."
+            )
+        try:
+            validate_spec(
+                PromptSpec(
+                    name=self.template.name,
+                    version=self.template.version + 1,
+                    kind=self.template.kind,  # type: ignore[arg-type]
+                    system_template=self.cleaned_data["system_template"],
+                    user_template=self.cleaned_data["user_template"],
+                    parameters=self.cleaned_data["parameters"],
+                )
+            )
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        return cleaned

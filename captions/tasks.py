@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from captions import services
+from captions import generation, services
 
 
 @shared_task(name="captions.ingest_scene", acks_late=True, reject_on_worker_lost=True)
@@ -11,3 +11,9 @@ def ingest_scene(scene_id: int) -> dict:
     except services.IngestError as error:
         # The scene row carries the reason; the admin page shows it.
         return {"scene_id": scene_id, "error": str(error)}
+
+
+@shared_task(name="captions.generate_chunk", acks_late=True, reject_on_worker_lost=True)
+def generate_chunk(job_id: int, index: int) -> None:
+    """Safe to run twice: patches this job captioned or failed are skipped."""
+    generation.job_run_chunk(job_id=job_id, index=index)

@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -54,31 +55,64 @@ def _purge_broker() -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, media_root: Path, tmp_path: Path) -> Iterator:
-    """A real `celery worker` process on this test's database, broker and media."""
+def start_worker(transactional_db, media_root: Path, tmp_path: Path) -> Iterator:
+    """Start real `celery worker` processes on this test's database, broker and media.
+
+    `start_worker(**env)` returns the process; each is stopped when the test ends.
+    """
     _purge_broker()
-    log_path = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(media_root),
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-    }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chatearthnet_site", "worker",
-             "--pool=solo", "--loglevel=INFO", "--without-heartbeat",
-             "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    process.log_path = log_path  # type: ignore[attr-defined]
-    yield process
-    process.terminate()
+    processes: list[subprocess.Popen] = []
+
+    def start(pool: str = "solo", **extra_env: str) -> subprocess.Popen:
+        log_path = tmp_path / f"worker-{len(processes)}.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "MEDIA_ROOT": str(media_root),
+            "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+            **extra_env,
+        }
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "chatearthnet_site", "worker",
+                 f"--pool={pool}", "--loglevel=INFO", "--without-heartbeat",
+                 "--without-mingle", "--without-gossip",
+                 f"--hostname=test{len(processes)}@%h"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        process.log_path = log_path  # type: ignore[attr-defined]
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        stop_worker(process)
+
+
+def stop_worker(process: subprocess.Popen, *, kill: bool = False) -> None:
+    """Stop a worker and the pool processes it started (one process group)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.fixture
+def celery_worker(start_worker) -> subprocess.Popen:
+    """One real worker (solo pool) for this test."""
+    return start_worker()
+
+
+def uses_redis_broker() -> bool:
+    return django_settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
 
 
 def wait_for(

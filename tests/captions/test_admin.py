@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission
-from django.test import Client
 from django.urls import resolve, reverse
 
 from captions import tasks
@@ -22,44 +20,6 @@ from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_f
 pytestmark = pytest.mark.django_db
 
 LOGIN_URL = "/admin/login/"
-
-
-# --- personas -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def alice(django_user_model):
-    user = django_user_model.objects.create_user("alice", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="captions")
-    )
-    return user
-
-
-@pytest.fixture
-def alice_client(alice) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(django_user_model) -> Client:
-    client = Client()
-    client.force_login(django_user_model.objects.create_user("bob"))
-    return client
-
-
-@pytest.fixture
-def carol_client() -> Client:
-    return Client()
-
-
-@pytest.fixture
-def dave_client(django_user_model) -> Client:
-    client = Client()
-    client.force_login(django_user_model.objects.create_user("dave", is_staff=True))
-    return client
 
 
 # --- rows -----------------------------------------------------------------------------

@@ -111,6 +111,18 @@ def _progress_widget(scene: Scene) -> SafeString | str:
     )
 
 
+def patch_thumbnails(patch: Patch) -> SafeString:
+    """The RGB and land-cover previews of a patch, small, for a list row."""
+    return format_html(
+        '<span class="patch-thumbs">'
+        '<img src="{}" width="64" height="64" alt="RGB preview" loading="lazy">'
+        '<img class="landcover-preview" src="{}" width="64" height="64" '
+        'alt="land-cover preview" loading="lazy"></span>',
+        patch.rgb_preview.url,
+        patch.landcover_preview.url,
+    )
+
+
 def _patches_of_scene_url(scene: Scene) -> str:
     return f"{reverse('admin:captions_patch_changelist')}?scene__id__exact={scene.pk}"
 
@@ -516,14 +528,7 @@ class PatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="previews")
     def thumbnails(self, patch: Patch) -> SafeString:
-        return format_html(
-            '<span class="patch-thumbs">'
-            '<img src="{}" width="64" height="64" alt="RGB preview" loading="lazy">'
-            '<img class="landcover-preview" src="{}" width="64" height="64" '
-            'alt="land-cover preview" loading="lazy"></span>',
-            patch.rgb_preview.url,
-            patch.landcover_preview.url,
-        )
+        return patch_thumbnails(patch)
 
     @admin.display(description="row, col", ordering="row_off")
     def window(self, patch: Patch) -> str:

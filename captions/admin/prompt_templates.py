@@ -1,0 +1,191 @@
+"""Admin for prompt templates: read them, and save an edited copy as a new version.
+
+A template is never edited in place: captions and jobs name the version they were
+generated with, so changing its text would change what those records claim was sent.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from captions import generation
+from captions.forms import TemplateNewVersionForm
+from captions.models import PromptTemplate
+from captions.prompts import PLACEHOLDERS
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "kind_code", "builtin", "created"]
+    list_display_links = ["name"]
+    list_filter = ["kind", "is_builtin"]
+    search_fields = ["name"]
+    actions = ["new_version"]
+    fieldsets = [
+        (None, {"fields": [("name", "version"), "kind", "is_builtin"]}),
+        ("System message", {"fields": ["system_text"]}),
+        ("User message", {"fields": ["user_text"]}),
+        ("Parameters", {"fields": ["parameters_json"]}),
+        (None, {"fields": [("created_by", "created_at")]}),
+    ]
+    readonly_fields = ["system_text", "user_text", "parameters_json", "created_at"]
+
+    class Media:
+        css = {"all": ["captions/admin.css"]}
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<path:object_id>/new-version/",
+                self.admin_site.admin_view(self.new_version_view),
+                name="captions_prompttemplate_new_version",
+            ),
+        ]
+        return own + super().get_urls()
+
+    # --- permissions: read, or add a version; never change one -----------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A template starts from a built-in one or an earlier version: "New version".
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: PromptTemplate | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: PromptTemplate | None = None
+    ) -> bool:
+        # Jobs and captions point at their template (PROTECT): it is their provenance.
+        return False
+
+    def has_new_version_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.add_{opts.model_name}")
+
+    # --- pages ------------------------------------------------------------------------
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        # The built-ins live in code (captions/prompts.py); make sure they are listed.
+        generation.templates_ensure_builtin()
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "may_add_version": self.has_new_version_permission(request),
+        }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_code(self, template: PromptTemplate) -> SafeString:
+        return format_html(
+            '<span title="{}">{}</span>', template.get_kind_display(), template.kind
+        )
+
+    @admin.display(description="built-in", boolean=True, ordering="is_builtin")
+    def builtin(self, template: PromptTemplate) -> bool:
+        return template.is_builtin
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, template: PromptTemplate) -> str:
+        return timezone.localtime(template.created_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="system template")
+    def system_text(self, template: PromptTemplate) -> SafeString:
+        return format_html(
+            '<pre class="template-text">{}</pre>', template.system_template
+        )
+
+    @admin.display(description="user template")
+    def user_text(self, template: PromptTemplate) -> SafeString:
+        return format_html(
+            '<pre class="template-text">{}</pre>', template.user_template
+        )
+
+    @admin.display(description="parameters")
+    def parameters_json(self, template: PromptTemplate) -> SafeString:
+        return format_html(
+            '<pre class="template-text">{}</pre>',
+            json.dumps(template.parameters, indent=2, sort_keys=True),
+        )
+
+    @admin.action(
+        description="Write a new version of the selected template",
+        permissions=["new_version"],
+    )
+    def new_version(
+        self, request: HttpRequest, queryset: QuerySet[PromptTemplate]
+    ) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Select exactly one template to start from.", messages.WARNING
+            )
+            return None
+        template = queryset.get()
+        return redirect("admin:captions_prompttemplate_new_version", template.pk)
+
+    def new_version_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_new_version_permission(request):
+            raise PermissionDenied
+        template = self.get_object(request, object_id)
+        if template is None:
+            raise Http404("no such template")
+        form = TemplateNewVersionForm(
+            request.POST if request.method == "POST" else None, template=template
+        )
+        if form.is_valid():
+            created = generation.template_new_version(
+                template=template,
+                system_template=form.cleaned_data["system_template"],
+                user_template=form.cleaned_data["user_template"],
+                parameters=form.cleaned_data["parameters"],
+                user=request.user,
+            )
+            self.log_addition(request, created, f"New version of {template}")
+            self.message_user(
+                request,
+                f"Saved as {created}; {template} is unchanged.",
+                messages.SUCCESS,
+            )
+            return redirect("admin:captions_prompttemplate_change", created.pk)
+        latest = (
+            PromptTemplate.objects.filter(name=template.name)
+            .order_by("-version")
+            .values_list("version", flat=True)
+            .first()
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"New version of {template}",
+            "opts": self.opts,
+            "original": template,
+            "form": form,
+            "media": self.media + form.media,
+            "next_version": (latest or template.version) + 1,
+            "placeholders": sorted(PLACEHOLDERS),
+            "template_url": reverse(
+                "admin:captions_prompttemplate_change", args=[template.pk]
+            ),
+        }
+        return TemplateResponse(
+            request, "admin/captions/prompttemplate/new_version.html", context
+        )

@@ -1,0 +1,133 @@
+import json
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from captions import generation
+from captions.llm.registry import BACKENDS
+from captions.management.progress import ProgressBar
+from captions.models import GenerationJob, Patch, Scene
+from captions.selectors import job_summary
+
+NO_WORKER_HINT_AFTER_S = 15
+
+
+class Command(BaseCommand):
+    help = "Launch a caption-generation job run by Celery workers."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--backend", choices=BACKENDS, default="offline")
+        parser.add_argument("--model", help="Default: offline-1 / gpt-3.5-turbo")
+        parser.add_argument(
+            "--template",
+            default="chatearthnet-text",
+            help="Template name, or name:version",
+        )
+        parser.add_argument("--base-url", default="", help="OpenAI-compatible API URL")
+        parser.add_argument(
+            "--scene", action="append", default=[], help="Scene name or id (repeatable)"
+        )
+        parser.add_argument(
+            "--split", action="append", default=[], choices=Patch.Split.values
+        )
+        parser.add_argument("--limit", type=int)
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="Caption patches that already have a caption too",
+        )
+        parser.add_argument(
+            "--in-flight",
+            type=int,
+            default=generation.DEFAULT_IN_FLIGHT,
+            help="Requests in flight per worker process",
+        )
+        parser.add_argument("--rpm", type=int, help="Requests per minute, all workers")
+        parser.add_argument("--tpm", type=int, help="Tokens per minute, all workers")
+        parser.add_argument(
+            "--chunk-size", type=int, default=generation.DEFAULT_CHUNK_SIZE
+        )
+        parser.add_argument(
+            "--wait", action="store_true", help="Show progress until the job ends"
+        )
+        parser.add_argument("--json", action="store_true", help="Print the job as JSON")
+
+    def handle(self, *args, **options) -> None:
+        selection = generation.Selection(
+            scene_ids=tuple(self._scene_ids(options["scene"])),
+            splits=tuple(options["split"]),
+            only_uncaptioned=not options["all"],
+            limit=options["limit"],
+        )
+        job_options = generation.JobOptions(
+            in_flight_per_worker=options["in_flight"],
+            requests_per_minute=options["rpm"],
+            tokens_per_minute=options["tpm"],
+            chunk_size=options["chunk_size"],
+        )
+        backend = options["backend"]
+        try:
+            job = generation.job_launch(
+                selection=selection,
+                backend=backend,
+                model=options["model"] or generation.DEFAULT_MODELS[backend],
+                template=options["template"],
+                base_url=options["base_url"],
+                options=job_options,
+            )
+        except generation.GenerationError as error:
+            raise CommandError(str(error)) from None
+        if options["wait"]:
+            self._wait(job, quiet=options["json"])
+            job.refresh_from_db()
+        if options["json"]:
+            self.stdout.write(json.dumps(job_summary(job)))
+        else:
+            self._write_summary(job)
+        if options["wait"] and job.status == GenerationJob.Status.FAILED:
+            raise CommandError(f"job {job.pk} failed: {job.error}")
+
+    def _scene_ids(self, references: list[str]) -> list[int]:
+        ids = []
+        for reference in references:
+            scene = Scene.objects.filter(name=reference).first()
+            if scene is None and reference.isdigit():
+                scene = Scene.objects.filter(pk=int(reference)).first()
+            if scene is None:
+                raise CommandError(f"no scene named {reference!r}")
+            ids.append(scene.pk)
+        return ids
+
+    def _wait(self, job: GenerationJob, *, quiet: bool) -> None:
+        started = time.monotonic()
+        hinted = False
+        with ProgressBar(f"job {job.pk}", unit="caption", enabled=not quiet) as bar:
+            while True:
+                job.refresh_from_db()
+                bar.on_progress(job.done + job.failed, job.total)
+                if job.status not in GenerationJob.ACTIVE:
+                    return
+                idle = job.status == GenerationJob.Status.QUEUED
+                if (
+                    idle
+                    and not hinted
+                    and time.monotonic() - started > NO_WORKER_HINT_AFTER_S
+                ):
+                    hinted = True
+                    sys.stderr.write(
+                        "\nNo worker has started the job yet: is one running? "
+                        "(make worker)\n"
+                    )
+                time.sleep(0.5)
+
+    def _write_summary(self, job: GenerationJob) -> None:
+        summary = job_summary(job)
+        self.stdout.write(
+            f"Job {job.pk} ({job.backend}/{job.model}, {job.template}): "
+            f"{summary['status']}, {job.done} captioned, {job.failed} failed "
+            f"of {job.total}; {job.tokens_in + job.tokens_out} tokens, "
+            f"${job.actual_cost:.4f}"
+        )
+        if job.error:
+            self.stdout.write(self.style.ERROR(job.error))

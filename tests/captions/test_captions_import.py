@@ -1,0 +1,119 @@
+"""Importing ChatEarthNet's caption files (import_captions)."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from captions.models import Caption, Patch
+from captions.tile_import import scene_import_tiles
+from tests.captions.tile_fixtures import (
+    CROP,
+    TREE,
+    WATER,
+    write_rgb,
+    write_satlas_label,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def imported_tiles(tmp_path):
+    """Two 512 tiles cut into quarters, as the ChatEarthNet release names them."""
+    import numpy as np
+
+    for stem in ("s2_0001", "s2_0002"):
+        write_rgb(tmp_path / "tiles" / "images" / f"{stem}.png", size=512)
+        codes = np.full((512, 512), TREE, np.uint8)
+        codes[256:, :256] = WATER
+        codes[256:, 256:] = CROP
+        write_satlas_label(tmp_path / "tiles" / "labels" / f"{stem}.png", codes)
+    scene_import_tiles(directory=tmp_path / "tiles", name="release")
+    return tmp_path
+
+
+def write_caption_file(path, entries) -> None:
+    path.write_text(json.dumps(entries))
+
+
+def run_import(path, source="chatearthnet-3.5") -> dict:
+    out = io.StringIO()
+    call_command("import_captions", str(path), "--source", source, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_captions_are_matched_to_tiles_by_image_name(imported_tiles):
+    captions = imported_tiles / "ChatEarthNet_caps_35_train.json"
+    write_caption_file(
+        captions,
+        [
+            {"image": "s2_0001_patch00.png", "caption": "Trees cover the whole area."},
+            {"image": "train/s2_0002_patch11.png", "caption": "Fields fill it."},
+            {"image": "s2_9999_patch00.png", "caption": "No such tile."},
+        ],
+    )
+    result = run_import(captions)
+    assert result["read"] == 3
+    assert result["created"] == 2
+    assert result["unmatched"] == 1
+    assert result["unmatched_examples"] == ["s2_9999_patch00.png"]
+    caption = Caption.objects.get(patch__source_name="s2_0001_patch00.png")
+    assert caption.source == "chatearthnet-3.5"
+    assert caption.job is None
+    assert caption.status == Caption.Status.PENDING
+    assert caption.text == caption.generated_text == "Trees cover the whole area."
+    assert isinstance(caption.checks, list)
+
+
+def test_importing_the_same_file_twice_creates_nothing_new(imported_tiles):
+    captions = imported_tiles / "caps.json"
+    write_caption_file(
+        captions, [{"image": "s2_0001_patch01.png", "caption": "Trees everywhere."}]
+    )
+    run_import(captions)
+    again = run_import(captions)
+    assert again["created"] == 0
+    assert again["already_imported"] == 1
+    assert Caption.objects.count() == 1
+
+
+def test_checks_run_on_imported_captions(imported_tiles):
+    captions = imported_tiles / "caps.json"
+    # Patch 10 (bottom-left quarter) is all water: a town is not there.
+    write_caption_file(
+        captions,
+        [{"image": "s2_0001_patch10.png", "caption": "A dense urban area with "
+          "buildings possibly next to a river."}],
+    )  # fmt: skip
+    run_import(captions)
+    caption = Caption.objects.get()
+    codes = {finding["check"] for finding in caption.checks}
+    assert "forbidden_word" in codes
+    assert caption.failed_checks == len(caption.checks) > 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"image": "a.png"}', "not a JSON array of captions|is not an object"),
+        ("[1, 2]", "entry 0 is not an object"),
+        ("[{", "not a JSON array of captions"),
+        ("[]", "holds no captions"),
+    ],
+)
+def test_a_malformed_caption_file_is_refused_with_its_name(
+    imported_tiles, content, message
+):
+    bad = imported_tiles / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(CommandError, match=message):
+        run_import(bad)
+    assert Caption.objects.count() == 0
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(CommandError, match=r"missing\.json: no such file"):
+        run_import(tmp_path / "missing.json")
+    assert Patch.objects.count() == 0

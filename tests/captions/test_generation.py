@@ -1,0 +1,312 @@
+"""Caption-generation jobs: launch checks, chunks, idempotency, faults, cancel."""
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from captions import generation
+from captions.landcover import landcover_stats
+from captions.models import (
+    Caption,
+    GenerationFailure,
+    GenerationJob,
+    JobChunk,
+    Patch,
+    Scene,
+)
+from tests.conftest import wait_for
+from tests.fake_openai import FakeOpenAI
+
+pytestmark = pytest.mark.django_db
+
+KEY = "sk-test-key"
+
+
+def make_patches(count: int, *, scene_name: str = "alps", seed: int = 0) -> list[Patch]:
+    """Rows with real statistics; no preview files (text prompts do not need them)."""
+    scene = Scene.objects.create(
+        name=scene_name, source_kind=Scene.SourceKind.GEOTIFF, image_path="/x.tif",
+        status=Scene.Status.READY,
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    patches = []
+    for number in range(count):
+        small = rng.choice(np.array([0, 10, 30, 40, 50, 80], np.uint8), size=(8, 8))
+        codes = np.kron(small, np.ones((32, 32), np.uint8))
+        patches.append(
+            Patch(
+                scene=scene,
+                row_off=number * 256,
+                col_off=0,
+                width=256,
+                height=256,
+                rgb_preview=f"x/{number}.webp",
+                landcover_preview=f"x/{number}.png",
+                landcover=landcover_stats(codes),
+                invalid_fraction=0.0,
+                split=("train", "val", "test")[number % 3],
+            )
+        )
+    return Patch.objects.bulk_create(patches)
+
+
+def run_all_chunks(job: GenerationJob) -> None:
+    for index in job.chunks.order_by("index").values_list("index", flat=True):
+        generation.job_run_chunk(job_id=job.pk, index=index)
+    job.refresh_from_db()
+
+
+def launch(**overrides) -> GenerationJob:
+    arguments: dict[str, Any] = {
+        "selection": generation.Selection(),
+        "backend": "offline",
+        "model": "offline-1",
+        "template": "chatearthnet-text",
+        "options": generation.JobOptions(chunk_size=10),
+    }
+    arguments.update(overrides)
+    return generation.job_launch(**arguments)
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Chunk tasks sent to the broker, recorded instead (the test runs them)."""
+    sent: list[tuple[int, int]] = []
+    from captions import tasks
+
+    monkeypatch.setattr(
+        tasks.generate_chunk,
+        "delay",
+        lambda job_id, index: sent.append((job_id, index)),
+    )
+    return sent
+
+
+def test_an_offline_job_captions_every_selected_patch_once(
+    queued, django_capture_on_commit_callbacks
+):
+    make_patches(25)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = launch()
+    assert job.total == 25
+    assert job.chunks.count() == 3
+    assert [index for _, index in queued] == [0, 1, 2]
+    run_all_chunks(job)
+    assert job.status == GenerationJob.Status.FINISHED
+    assert (job.done, job.failed) == (25, 0)
+    assert Caption.objects.filter(job=job).count() == 25
+    caption = Caption.objects.filter(job=job).first()
+    assert caption is not None
+    # Provenance: the exact messages, the model, the template; checks stored.
+    assert caption.messages[0]["role"] == "system"
+    assert caption.template_id == job.template_id
+    assert caption.model == "offline-1"
+    assert caption.checks == []  # the offline writer passes every check
+    assert caption.status == Caption.Status.PENDING
+    assert caption.text == caption.generated_text
+    assert job.tokens_in > 0 and job.tokens_out > 0
+
+
+def test_a_redelivered_chunk_captions_nothing_twice(queued):
+    make_patches(12)
+    job = launch()
+    run_all_chunks(job)
+    # The broker delivers chunk 0 again (a worker died before acknowledging it).
+    JobChunk.objects.filter(job=job, index=0).update(status=JobChunk.Status.RUNNING)
+    generation.job_run_chunk(job_id=job.pk, index=0)
+    job.refresh_from_db()
+    assert Caption.objects.filter(job=job).count() == 12
+    assert job.done == 12
+
+
+def test_patches_with_a_caption_are_skipped_unless_asked(queued):
+    make_patches(6)
+    run_all_chunks(launch())
+    with pytest.raises(generation.GenerationError, match="no patches to caption"):
+        launch()
+    again = launch(selection=generation.Selection(only_uncaptioned=False))
+    assert again.total == 6
+
+
+def test_selection_by_scene_split_and_limit(queued):
+    make_patches(9, scene_name="a")
+    other = make_patches(9, scene_name="b")
+    job = launch(
+        selection=generation.Selection(
+            scene_ids=(other[0].scene_id,), splits=("train",), limit=2
+        )
+    )
+    run_all_chunks(job)
+    captioned = Patch.objects.filter(captions__job=job)
+    assert captioned.count() == 2
+    assert {p.scene.name for p in captioned} == {"b"}
+    assert {p.split for p in captioned} == {"train"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"template": "no-such-template"}, "unknown template 'no-such-template'"),
+        ({"backend": "hal9000"}, "unknown backend 'hal9000'"),
+        ({"selection": generation.Selection(splits=("nope",))}, "no patches"),
+    ],
+)
+def test_bad_launches_are_refused_before_anything_is_queued(queued, overrides, message):
+    make_patches(3)
+    with pytest.raises(generation.GenerationError, match=message):
+        launch(**overrides)
+    assert GenerationJob.objects.count() == 0
+    assert queued == []
+
+
+def test_a_missing_api_key_is_refused_before_queueing(queued, monkeypatch):
+    make_patches(3)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY_FILE", raising=False)
+    with pytest.raises(generation.GenerationError, match="API key"):
+        launch(backend="openai", model="gpt-4o-mini", base_url="http://127.0.0.1:9/v1")
+    assert GenerationJob.objects.count() == 0
+
+
+def test_a_base_url_that_does_not_answer_is_refused_before_queueing(
+    queued, monkeypatch
+):
+    make_patches(3)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with pytest.raises(generation.GenerationError):
+        launch(backend="openai", model="gpt-4o-mini", base_url="http://127.0.0.1:9/v1")
+    assert GenerationJob.objects.count() == 0
+
+
+def test_the_plan_estimates_tokens_and_cost_from_a_rendered_prompt():
+    make_patches(10)
+    plan = generation.job_plan(
+        selection=generation.Selection(), backend="openai", model="gpt-3.5-turbo",
+        template="chatearthnet-text", options=generation.JobOptions(),
+    )  # fmt: skip
+    assert plan.patch_count == 10
+    assert "tree" in plan.example_messages[-1]["content"]
+    assert plan.estimated_tokens_in > 10 * 50
+    price_in, price_out = generation.KNOWN_PRICES["gpt-3.5-turbo"]
+    expected = (
+        plan.estimated_tokens_in * price_in + plan.estimated_tokens_out * price_out
+    ) / 1e6
+    assert plan.estimated_cost == pytest.approx(expected)
+    unknown = generation.job_plan(
+        selection=generation.Selection(), backend="openai", model="my-local-llama",
+        template="chatearthnet-text", options=generation.JobOptions(),
+    )  # fmt: skip
+    assert unknown.estimated_cost is None
+
+
+def test_an_openai_job_sends_the_statistics_and_keeps_provenance(queued, monkeypatch):
+    patches = make_patches(6)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY) as server:
+        job = launch(backend="openai", model="gpt-4o-mini", base_url=server.base_url)
+        run_all_chunks(job)
+        bodies = list(server.requests)
+    assert job.status == GenerationJob.Status.FINISHED
+    assert job.done == 6
+    assert len(bodies) == 6
+    assert {body["model"] for body in bodies} == {"gpt-4o-mini"}
+    assert all(body["max_tokens"] == 300 for body in bodies)
+    first = Caption.objects.get(job=job, patch=patches[0])
+    user_text = first.messages[-1]["content"]
+    # The dominant class of the patch is in the prompt that was sent.
+    dominant = patches[0].landcover["overall"][0]["name"]
+    assert dominant in user_text
+    assert any(body["messages"] == first.messages for body in bodies)
+    assert first.prompt_tokens > 0
+    assert job.tokens_in == sum(c.prompt_tokens for c in job.captions.all())
+
+
+def test_bad_replies_are_stored_as_failures_never_as_captions(queued, monkeypatch):
+    make_patches(5)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY) as server:
+        server.enqueue("malformed", "empty", "length", "refusal", "ok")
+        job = launch(
+            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=1),
+        )  # fmt: skip
+        run_all_chunks(job)
+    assert (job.done, job.failed) == (1, 4)
+    reasons = set(
+        GenerationFailure.objects.filter(job=job).values_list("reason", flat=True)
+    )
+    assert reasons == {"malformed", "empty", "length", "refused"}
+    assert Caption.objects.filter(job=job).count() == 1
+    assert job.status == GenerationJob.Status.FINISHED
+
+
+def test_a_wrong_key_fails_the_job_with_the_reason_without_trying_every_patch(
+    queued, monkeypatch
+):
+    make_patches(30)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY) as server:
+        job = launch(
+            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=2),
+        )  # fmt: skip
+        server.api_key = "another-key"  # revoked after launch
+        run_all_chunks(job)
+        requests_seen = len(server.requests)
+    assert job.status == GenerationJob.Status.FAILED
+    assert "auth" in job.error
+    assert requests_seen <= 4
+    assert Caption.objects.filter(job=job).count() == 0
+
+
+def test_retry_failed_queues_the_failed_patches_again(queued, monkeypatch):
+    make_patches(4)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY) as server:
+        server.enqueue("empty", "empty")
+        job = launch(
+            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=1),
+        )  # fmt: skip
+        run_all_chunks(job)
+        assert (job.done, job.failed) == (2, 2)
+        assert generation.job_retry_failed(job_id=job.pk) == 2
+        run_all_chunks(job)
+    assert (job.done, job.failed) == (4, 0)
+    assert job.status == GenerationJob.Status.FINISHED
+    assert GenerationFailure.objects.filter(job=job).count() == 0
+
+
+def test_cancel_stops_new_requests_within_seconds(transactional_db, monkeypatch):
+    make_patches(60)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    from captions import tasks
+
+    monkeypatch.setattr(tasks.generate_chunk, "delay", lambda *args: None)
+    with FakeOpenAI(api_key=KEY, latency_s=0.3) as server:
+        job = launch(
+            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=60, in_flight_per_worker=2),
+        )  # fmt: skip
+
+        def run_chunk() -> None:
+            try:
+                generation.job_run_chunk(job_id=job.pk, index=0)
+            finally:
+                connection.close()  # this thread's own connection
+
+        runner = threading.Thread(target=run_chunk)
+        runner.start()
+        wait_for(lambda: len(server.requests) >= 4, timeout=30, what="requests")
+        assert generation.job_cancel(job_id=job.pk)
+        cancelled_at = time.monotonic()
+        runner.join(timeout=30)
+        sent_after = [t for t in server.arrivals if t > cancelled_at + 2.0]
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.CANCELLED
+    assert sent_after == []
+    assert job.done < 60

@@ -1,0 +1,111 @@
+"""Generation jobs run by real Celery worker processes."""
+
+import time
+
+import pytest
+from django.db.models import Count
+
+from captions import generation
+from captions.models import Caption, GenerationJob
+from tests.captions.test_generation import KEY, make_patches
+from tests.conftest import stop_worker, uses_redis_broker, wait_for
+from tests.fake_openai import FakeOpenAI
+
+pytestmark = pytest.mark.worker
+
+
+def job_status(job: GenerationJob) -> str:
+    job.refresh_from_db()
+    return job.status
+
+
+def test_a_real_worker_runs_an_offline_job_to_the_end(start_worker):
+    make_patches(40)
+    start_worker()
+    job = generation.job_launch(
+        selection=generation.Selection(), backend="offline", model="offline-1",
+        template="chatearthnet-text", options=generation.JobOptions(chunk_size=15),
+    )  # fmt: skip
+    wait_for(
+        lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90, what="the job"
+    )
+    assert job.status == GenerationJob.Status.FINISHED
+    assert job.done == 40
+    assert Caption.objects.filter(job=job).count() == 40
+
+
+def test_a_real_worker_runs_an_openai_job_against_a_loopback_server(
+    start_worker, monkeypatch
+):
+    make_patches(24)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY, latency_s=0.2) as server:
+        start_worker(OPENAI_API_KEY=KEY)
+        job = generation.job_launch(
+            selection=generation.Selection(), backend="openai", model="gpt-4o-mini",
+            template="chatearthnet-text", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=12, in_flight_per_worker=8),
+        )  # fmt: skip
+        wait_for(
+            lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90,
+            what="the job",
+        )  # fmt: skip
+        assert server.max_in_flight > 1  # requests overlapped within the worker
+    assert job.status == GenerationJob.Status.FINISHED
+    assert job.done == 24
+
+
+@pytest.mark.skipif(
+    not uses_redis_broker(),
+    reason="redelivery of a killed worker's task needs the Redis broker",
+)
+def test_a_worker_killed_mid_job_loses_nothing_and_captions_each_patch_once(
+    start_worker, monkeypatch
+):
+    patches = make_patches(60)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    visibility = {"CELERY_VISIBILITY_TIMEOUT_S": "3", "OPENAI_API_KEY": KEY}
+    with FakeOpenAI(api_key=KEY, latency_s=0.25) as server:
+        first = start_worker(**visibility)
+        job = generation.job_launch(
+            selection=generation.Selection(), backend="openai", model="gpt-4o-mini",
+            template="chatearthnet-text", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=20, in_flight_per_worker=4),
+        )  # fmt: skip
+        wait_for(lambda: job_status(job) and job.done >= 5, timeout=60, what="work")
+        stop_worker(first, kill=True)  # SIGKILL mid-chunk: its task is never acked
+        killed_at_done = job.done
+        assert killed_at_done < 60
+        time.sleep(4)  # past the visibility timeout: the broker may hand it out again
+        start_worker(**visibility)
+        wait_for(
+            lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=120,
+            what="the job to finish after the kill",
+        )  # fmt: skip
+    assert job.status == GenerationJob.Status.FINISHED
+    assert job.done == 60
+    per_patch = Caption.objects.filter(job=job).values("patch").annotate(n=Count("id"))
+    assert {row["patch"] for row in per_patch} == {p.pk for p in patches}
+    assert {row["n"] for row in per_patch} == {1}
+
+
+def test_cancel_through_a_real_worker(start_worker, monkeypatch):
+    make_patches(80)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY, latency_s=0.3) as server:
+        start_worker(OPENAI_API_KEY=KEY)
+        job = generation.job_launch(
+            selection=generation.Selection(), backend="openai", model="gpt-4o-mini",
+            template="chatearthnet-text", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=20, in_flight_per_worker=2),
+        )  # fmt: skip
+        wait_for(lambda: len(server.requests) >= 3, timeout=60, what="requests")
+        generation.job_cancel(job_id=job.pk)
+        wait_for(
+            lambda: job_status(job) == GenerationJob.Status.CANCELLED, timeout=30,
+            what="the job to be cancelled",
+        )  # fmt: skip
+        seen = len(server.requests)
+        time.sleep(1.5)
+        assert len(server.requests) == seen  # nothing sent after it ended
+    assert job.done < 80
