@@ -26,15 +26,17 @@ demo: migrate
 	@test -f $(DEMO_DIR)/demo_S2L2A.tif || $(BIN)/python manage.py make_demo_scene $(DEMO_DIR) --size $(DEMO_SIZE) --seed 0
 	$(BIN)/python manage.py ingest_scene $(DEMO_DIR)/demo_S2L2A.tif $(DEMO_DIR)/demo_WorldCover.tif --name demo
 	$(BIN)/python manage.py create_user admin --password $(DEMO_PASSWORD) --superuser
-	@echo
-	@echo "  ChatEarthNet Studio is at http://127.0.0.1:8000/"
-	@echo "  Log in as  admin / $(DEMO_PASSWORD)"
-	@echo "  A Celery worker runs beside the server (log: var/demo-worker.log)."
-	@echo
-	@# The worker runs ingests queued from the admin site; it stops with the server.
+	@# A real Celery worker captions the demo scene (offline backend), then keeps
+	@# running beside the server for what the admin site queues; both stop together.
 	@$(BIN)/celery -A chatearthnet_site worker --loglevel=INFO --concurrency 2 \
 		> var/demo-worker.log 2>&1 & worker=$$!; \
 		trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/python manage.py generate_captions --backend offline --scene demo --wait --allow-empty || exit 1; \
+		echo; \
+		echo "  ChatEarthNet Studio is at http://127.0.0.1:8000/"; \
+		echo "  Log in as  admin / $(DEMO_PASSWORD)"; \
+		echo "  A Celery worker runs beside the server (log: var/demo-worker.log)."; \
+		echo; \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # Lint, types, then the suite twice: on PostgreSQL + Redis when they answer (they must

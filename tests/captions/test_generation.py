@@ -310,3 +310,43 @@ def test_cancel_stops_new_requests_within_seconds(transactional_db, monkeypatch)
     assert job.status == GenerationJob.Status.CANCELLED
     assert sent_after == []
     assert job.done < 60
+
+
+def test_a_vision_job_sends_the_land_cover_map_as_an_image(
+    queued, monkeypatch, tmp_path
+):
+    import base64
+    import io as bytes_io
+
+    from django.core.management import call_command
+    from PIL import Image
+
+    from captions.landcover import CLASSES
+    from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
+
+    image = write_rgb_geotiff(tmp_path / "scene.tif", width=256, height=256)
+    landcover = write_worldcover_for(tmp_path / "scene_wc.tif", image)
+    call_command("ingest_scene", str(image), str(landcover), "--no-progress",
+                 stdout=bytes_io.StringIO())  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY) as server:
+        job = launch(
+            backend="openai", model="gpt-4o", base_url=server.base_url,
+            template="chatearthnet-vision",
+        )  # fmt: skip
+        run_all_chunks(job)
+        body = server.requests[0]
+    assert job.done == 1
+    parts = body["messages"][-1]["content"]
+    images = [part for part in parts if part["type"] == "image_url"]
+    assert len(images) == 1
+    url = images[0]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    with Image.open(bytes_io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as sent:
+        colours = {tuple(c) for c in np.asarray(sent.convert("RGB")).reshape(-1, 3)}
+        assert sent.size == (128, 128)  # the map downsampled x2
+    palette = {c.prompt_rgb for c in CLASSES} | {(0, 0, 0)}
+    assert colours <= palette
+    texts = " ".join(part["text"] for part in parts if part["type"] == "text")
+    patch = Patch.objects.get()
+    assert patch.landcover["overall"][0]["name"] in texts

@@ -52,6 +52,11 @@ class Command(BaseCommand):
             "--wait", action="store_true", help="Show progress until the job ends"
         )
         parser.add_argument("--json", action="store_true", help="Print the job as JSON")
+        parser.add_argument(
+            "--allow-empty",
+            action="store_true",
+            help="Exit quietly (0) when there is nothing to caption, e.g. on a re-run",
+        )
 
     def handle(self, *args, **options) -> None:
         selection = generation.Selection(
@@ -67,6 +72,12 @@ class Command(BaseCommand):
             chunk_size=options["chunk_size"],
         )
         backend = options["backend"]
+        if (
+            options["allow_empty"]
+            and not generation.selected_patches(selection).exists()
+        ):
+            self.stdout.write("Nothing to caption: every selected patch has a caption.")
+            return
         try:
             job = generation.job_launch(
                 selection=selection,
