@@ -50,6 +50,11 @@ DEFAULT_IN_FLIGHT = 32
 # or misconfigured: the job ends as failed instead of failing every patch.
 MAX_CONSECUTIVE_FAILURES = 25
 WRITE_EVERY_S = 0.5
+# The limiter counts a request when it leaves the worker; the provider counts it when
+# it arrives, after connecting and queueing (measured here: up to ~1 s for the first
+# requests of a job on cold connections). A window a little longer than the minute
+# keeps the provider's count under the limit in every 60 s window.
+RATE_WINDOW_S = 62.0
 CANCEL_POLL_S = 1.0
 EXPECTED_OUTPUT_TOKENS = 220  # a ChatEarthNet caption: about 150-250 tokens
 
@@ -403,6 +408,7 @@ def _backend_for(
         f"llm:{base_url or 'default'}:{model}",
         values.get("requests_per_minute"),
         values.get("tokens_per_minute"),
+        window_s=RATE_WINDOW_S,
     )
 
     def acquire(request: ChatRequest) -> None:
