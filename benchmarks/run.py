@@ -67,7 +67,7 @@ def main() -> None:
                     "--broker-url",
                     redis_url,
                 ]
-            )  # fmt: skip
+            )
         )
     write_report(stats, ingest_sqlite, ingest_pg, generation)
 
