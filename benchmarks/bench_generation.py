@@ -121,7 +121,11 @@ def start_workers(env: dict, processes: int) -> subprocess.Popen:
 
 def stop(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # the job has ended: nothing is lost
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def run_job(env: dict, arguments: list[str]) -> dict:
