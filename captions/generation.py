@@ -332,14 +332,22 @@ def job_cancel(*, job_id: int) -> bool:
 
 
 def job_retry_failed(*, job_id: int) -> int:
-    """Queue the failed patches of an ended job again; returns how many."""
+    """Queue again the patches of an ended job that have no caption; returns how many.
+
+    That is the failed patches, and also those a failed or cancelled job never got
+    to: retrying a job that stopped on a wrong key finishes all of it.
+    """
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(pk=job_id)
         if job.status in GenerationJob.ACTIVE:
             raise GenerationError("the job is still running; retry when it has ended")
-        patch_ids = list(
-            job.failures.order_by("patch_id").values_list("patch_id", flat=True)
-        )
+        planned = {
+            patch_id
+            for ids in job.chunks.values_list("patch_ids", flat=True)
+            for patch_id in ids
+        }
+        captioned = set(job.captions.values_list("patch_id", flat=True))
+        patch_ids = sorted(planned - captioned)
         if not patch_ids:
             return 0
         job.failures.all().delete()

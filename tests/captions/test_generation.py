@@ -350,3 +350,44 @@ def test_a_vision_job_sends_the_land_cover_map_as_an_image(
     texts = " ".join(part["text"] for part in parts if part["type"] == "text")
     patch = Patch.objects.get()
     assert patch.landcover["overall"][0]["name"] in texts
+
+
+def test_retry_after_a_wrong_key_captions_the_patches_the_job_never_reached(
+    queued, monkeypatch
+):
+    make_patches(30)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY) as server:
+        job = launch(
+            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=2),
+        )  # fmt: skip
+        server.api_key = "revoked"
+        run_all_chunks(job)
+        assert job.status == GenerationJob.Status.FAILED
+        server.api_key = KEY  # the key is fixed
+        assert generation.job_retry_failed(job_id=job.pk) == 30
+        run_all_chunks(job)
+    assert job.status == GenerationJob.Status.FINISHED
+    assert (job.done, job.failed) == (30, 0)
+    assert Caption.objects.filter(job=job).count() == 30
+
+
+def test_a_provider_that_keeps_failing_ends_the_job_as_failed_with_the_reason(
+    queued, monkeypatch
+):
+    make_patches(60)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(api_key=KEY, default="500") as server:
+        job = launch(
+            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            options=generation.JobOptions(
+                chunk_size=60, in_flight_per_worker=1, max_retries=0
+            ),
+        )  # fmt: skip
+        run_all_chunks(job)
+        requests_seen = len(server.requests)
+    assert job.status == GenerationJob.Status.FAILED
+    assert "in a row" in job.error and "server_error" in job.error
+    assert requests_seen == generation.MAX_CONSECUTIVE_FAILURES
+    assert Caption.objects.filter(job=job).count() == 0
