@@ -471,15 +471,20 @@ class GenerationJobAdmin(admin.ModelAdmin):
             self.message_user(request, str(error).capitalize(), messages.ERROR)
             return redirect("admin:captions_generationjob_change", job.pk)
         if count:
-            self.log_change(request, job, f"Re-queued {count} failed patches")
+            self.log_change(
+                request, job, f"Re-queued {count} failed or unfinished patches"
+            )
             self.message_user(
                 request,
-                f"{count} failed patches of job #{job.pk} are queued again.",
+                f"{count} failed or unfinished patches of job #{job.pk} "
+                "are queued again.",
                 messages.SUCCESS,
             )
         else:
             self.message_user(
-                request, f"Job #{job.pk} has no failures to retry.", messages.INFO
+                request,
+                f"Job #{job.pk} has no failed or unfinished patches to retry.",
+                messages.INFO,
             )
         return redirect("admin:captions_generationjob_change", job.pk)
 

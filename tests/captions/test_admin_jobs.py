@@ -597,6 +597,8 @@ def test_retry_failed_queues_the_failed_patches_again(
         GenerationFailure.objects.create(
             job=ended, patch=patch, reason="timeout", message="read timed out"
         )
+    for patch in patches[2:]:
+        make_caption(patch, ended)
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(
             reverse("admin:captions_generationjob_retry_failed", args=[ended.pk]),
@@ -607,7 +609,7 @@ def test_retry_failed_queues_the_failed_patches_again(
     assert not ended.failures.exists()
     assert ended.chunks.get(index=1).patch_ids == [patches[0].pk, patches[1].pk]
     assert enqueued_chunks == [(ended.pk, 1)]
-    assert "2 failed patches" in response.content.decode()
+    assert "2 failed or unfinished patches" in response.content.decode()
 
 
 def test_retry_failed_refuses_a_running_job(alice_client, job, enqueued_chunks):
