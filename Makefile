@@ -9,9 +9,16 @@ DEMO_PASSWORD ?= demo-admin-pass
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatearthnet
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/11
 
-.PHONY: install demo test lint pytest-services pytest-default migrate worker serve bench clean
+.PHONY: install chromium demo test lint pytest-services pytest-default migrate worker serve bench clean
 
 install: $(STAMP)
+
+# The browser tests drive Debian's Chromium (never `playwright install`, which
+# downloads a browser build of its own).
+chromium:
+	@command -v /usr/bin/chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+		else echo "The browser tests need Debian's chromium at /usr/bin/chromium: run 'sudo apt-get install -y chromium'" >&2; fi; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +33,9 @@ demo: migrate
 	@test -f $(DEMO_DIR)/demo_S2L2A.tif || $(BIN)/python manage.py make_demo_scene $(DEMO_DIR) --size $(DEMO_SIZE) --seed 0
 	$(BIN)/python manage.py ingest_scene $(DEMO_DIR)/demo_S2L2A.tif $(DEMO_DIR)/demo_WorldCover.tif --name demo
 	$(BIN)/python manage.py create_user admin --password $(DEMO_PASSWORD) --superuser
+	$(BIN)/python manage.py create_user annotator --password annotator-pass --role annotator
+	$(BIN)/python manage.py create_user curator --password curator-pass --role curator
+	$(BIN)/python manage.py create_user consumer --password consumer-pass --role consumer
 	@# A real Celery worker captions the demo scene (offline backend), then keeps
 	@# running beside the server for what the admin site queues; both stop together.
 	@$(BIN)/celery -A chatearthnet_site worker --loglevel=INFO --concurrency 2 \
@@ -34,14 +44,17 @@ demo: migrate
 		$(BIN)/python manage.py generate_captions --backend offline --scene demo --wait --allow-empty || exit 1; \
 		echo; \
 		echo "  ChatEarthNet Studio is at http://127.0.0.1:8000/"; \
-		echo "  Log in as  admin / $(DEMO_PASSWORD)"; \
+		echo "  Log in as  admin / $(DEMO_PASSWORD)      (everything)"; \
+		echo "             annotator / annotator-pass (reviews: http://127.0.0.1:8000/review/next/)"; \
+		echo "             curator / curator-pass     (admin site, jobs, reverts, reviews)"; \
+		echo "             consumer / consumer-pass   (reads and exports through the API)"; \
 		echo "  A Celery worker runs beside the server (log: var/demo-worker.log)."; \
 		echo; \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # Lint, types, then the suite twice: on PostgreSQL + Redis when they answer (they must
 # under CI=true), and on the zero-setup default (SQLite + file-system broker).
-test: lint
+test: lint chromium
 	@$(BIN)/python .ci/services.py check || { [ "$$CI" = "true" ] && { echo "CI=true: PostgreSQL and Redis must answer on 127.0.0.1" >&2; exit 1; }; echo "PostgreSQL/Redis not answering: running the default configuration only"; }
 	@if $(BIN)/python .ci/services.py check >/dev/null 2>&1; then $(MAKE) --no-print-directory pytest-services; fi
 	$(MAKE) --no-print-directory pytest-default

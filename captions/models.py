@@ -251,6 +251,13 @@ class Caption(models.Model):
     checks = models.JSONField(default=list, blank=True)
     failed_checks = models.PositiveSmallIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)
+    # The review queue's lease (verification/queue.py): who holds the caption, until
+    # when. On the row itself, so claiming the next caption is one indexed query.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -267,7 +274,18 @@ class Caption(models.Model):
                 name="one_caption_per_patch_per_import",
             ),
         ]
-        indexes = [models.Index(fields=["status", "failed_checks", "job", "patch"])]
+        indexes = [
+            models.Index(fields=["status", "failed_checks", "job", "patch"]),
+            # The queue's order over pending captions only: its size stays that of
+            # the work left, and the next caption is the first unclaimed entry.
+            models.Index(
+                models.F("failed_checks").desc(),
+                "job",
+                "patch",
+                name="review_queue_order",
+                condition=models.Q(status="pending"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Caption {self.pk} of patch {self.patch_id}"

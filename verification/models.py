@@ -1,1 +1,40 @@
-# The review queue, reviews and their history arrive with the verification issue.
+from django.conf import settings
+from django.db import models
+
+from captions.models import Caption
+
+
+class Revision(models.Model):
+    """One change to a caption: who, when, what it was before and after."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        EDIT = "edit", "Edited"
+        REJECT = "reject", "Rejected"
+        REVERT = "revert", "Reverted"
+
+    caption = models.ForeignKey(
+        Caption, on_delete=models.CASCADE, related_name="revisions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=8, choices=Action.choices)
+    status_before = models.CharField(max_length=10)
+    status_after = models.CharField(max_length=10)
+    text_before = models.TextField()
+    text_after = models.TextField()
+    version_after = models.PositiveIntegerField()
+    reason = models.CharField(max_length=500, blank=True)
+    seconds_spent = models.FloatField(null=True, blank=True)
+    # How far the text after this change is from what the model wrote: 0 kept as
+    # written, 1 rewritten (1 - difflib word ratio). The dashboard's edit rate.
+    edit_distance = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} caption {self.caption_id} (v{self.version_after})"

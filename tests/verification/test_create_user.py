@@ -32,3 +32,28 @@ def test_create_user_refuses_a_short_password_and_creates_nothing():
     with pytest.raises(CommandError, match="at least 8 characters"):
         call_command("create_user", "carol", "--password", "short")
     assert not get_user_model().objects.filter(username="carol").exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "staff"), [("annotator", False), ("curator", True), ("consumer", False)]
+)
+def test_create_user_with_a_role_puts_them_in_its_group(role, staff):
+    call_command(
+        "create_user", "erin", "--password", "erin-pass-1", "--role", role,
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    erin = get_user_model().objects.get(username="erin")
+    assert list(erin.groups.values_list("name", flat=True)) == [role]
+    assert erin.is_staff is staff
+
+
+def test_a_curator_may_use_the_admin_site_and_an_annotator_may_not(client):
+    call_command("create_user", "cur", "--password", "cur-pass-1", "--role", "curator",
+                 stdout=io.StringIO())  # fmt: skip
+    call_command("create_user", "ann", "--password", "ann-pass-1", "--role",
+                 "annotator", stdout=io.StringIO())  # fmt: skip
+    assert client.login(username="cur", password="cur-pass-1")
+    assert client.get("/admin/captions/scene/").status_code == 200
+    client.logout()
+    assert client.login(username="ann", password="ann-pass-1")
+    assert client.get("/admin/captions/scene/").status_code == 302

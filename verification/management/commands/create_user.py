@@ -1,6 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from verification.roles import CURATOR, ROLES, ensure_groups
+
 
 class Command(BaseCommand):
     help = "Create a user, or reset an existing user's password (non-interactive)."
@@ -8,6 +10,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--role",
+            choices=ROLES,
+            help="annotator (reviews), curator (staff: ingest, jobs, reverts, and "
+            "reviews), consumer (reads and exports through the API)",
+        )
         parser.add_argument(
             "--superuser", action="store_true", help="Full access to the admin site"
         )
@@ -23,6 +31,12 @@ class Command(BaseCommand):
         user.set_password(password)
         if options["superuser"]:
             user.is_staff = user.is_superuser = True
+        if options["role"]:
+            groups = ensure_groups()
+            user.groups.set([groups[options["role"]]])
+            # Curators use the admin site; the others never see it.
+            user.is_staff = options["role"] == CURATOR or user.is_superuser
         user.save()
         verb = "Created" if created else "Updated"
-        self.stdout.write(f"{verb} user {username!r}.")
+        role = f" ({options['role']})" if options["role"] else ""
+        self.stdout.write(f"{verb} user {username!r}{role}.")

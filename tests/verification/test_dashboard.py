@@ -1,0 +1,77 @@
+"""The dashboard at `/`: progress, per-annotator numbers, classes, activity."""
+
+import pytest
+from django.test import Client
+
+from tests.verification.conftest import make_captions
+from verification import services
+from verification.dashboard import annotator_numbers, dataset_progress
+
+pytestmark = pytest.mark.django_db
+
+
+def review_some(alice, bob) -> None:
+    make_captions(4)
+    for user, action in ((alice, "approve"), (alice, "edit"), (bob, "reject")):
+        caption = services.queue_claim_next(user=user)
+        assert caption is not None
+        if action == "approve":
+            services.caption_approve(caption_id=caption.pk, user=user, version=1)
+        elif action == "edit":
+            services.caption_edit(
+                caption_id=caption.pk, user=user, version=1,
+                text="Tree cover fills the top, and water the bottom half.",
+            )  # fmt: skip
+        else:
+            services.caption_reject(
+                caption_id=caption.pk, user=user, version=1, reason="cut off"
+            )
+
+
+def test_progress_counts_captions_by_status(alice, bob):
+    review_some(alice, bob)
+    progress = dataset_progress()
+    counts = {part["status"]: part["count"] for part in progress["parts"]}
+    assert counts == {"approved": 1, "edited": 1, "rejected": 1, "pending": 1}
+    assert progress["total"] == 4
+
+
+def test_edit_rate_is_zero_for_approvals_and_positive_for_edits(alice, bob):
+    review_some(alice, bob)
+    people = {person["name"]: person for person in annotator_numbers()}
+    assert people["alice"]["reviews"] == 2
+    assert people["alice"]["edits"] == 1
+    assert 0 < people["alice"]["edit_rate"] < 0.5  # half of two reviews changed a bit
+    assert people["bob"]["edit_rate"] == 0
+    assert sum(bar["count"] for bar in people["alice"]["bars"]) == 2
+
+
+def test_an_annotator_sees_their_own_numbers_and_a_curator_everyones(alice, bob, carol):
+    review_some(alice, bob)
+    client = Client()
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "Your numbers" in page
+    assert ">bob<" not in page
+    client.force_login(carol)
+    page = client.get("/").content.decode()
+    assert "Annotators" in page
+    assert ">alice<" in page and ">bob<" in page
+    # Verified patches by dominant class: tree dominates these patches.
+    assert "tree" in page
+
+
+def test_the_dashboard_needs_a_login(db):
+    response = Client().get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_dashboard_query_count_does_not_grow_with_reviews(
+    alice, bob, carol, django_assert_max_num_queries
+):
+    review_some(alice, bob)
+    client = Client()
+    client.force_login(carol)
+    with django_assert_max_num_queries(12):
+        assert client.get("/").status_code == 200

@@ -1,0 +1,200 @@
+"""The review queue and review actions (verification/services.py)."""
+
+import datetime as dt
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from captions.models import Caption
+from tests.verification.conftest import TEXT, make_captions, make_user
+from verification import services
+from verification.models import Revision
+from verification.roles import ANNOTATOR
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_queue_serves_captions_with_failed_checks_first(alice):
+    captions = make_captions(5, failing=0)
+    failing = make_captions(2, failing=2)
+    first = services.queue_claim_next(user=alice)
+    assert first is not None and first.pk in {c.pk for c in failing}
+    assert first.claimed_by_id == alice.pk
+    assert captions  # the others come after
+
+
+def test_a_reload_returns_the_caption_already_held(alice):
+    make_captions(3)
+    first = services.queue_claim_next(user=alice)
+    again = services.queue_claim_next(user=alice)
+    assert first is not None and again is not None
+    assert again.pk == first.pk
+
+
+def test_two_annotators_get_different_captions(alice, bob):
+    make_captions(2)
+    mine = services.queue_claim_next(user=alice)
+    theirs = services.queue_claim_next(user=bob)
+    assert mine is not None and theirs is not None
+    assert mine.pk != theirs.pk
+    assert services.queue_claim_next(user=make_user("eve", ANNOTATOR)) is None
+
+
+def test_an_expired_claim_returns_to_the_queue(alice, bob):
+    make_captions(1)
+    held = services.queue_claim_next(user=alice)
+    assert held is not None
+    assert services.queue_claim_next(user=bob) is None
+    Caption.objects.filter(pk=held.pk).update(
+        claim_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    taken = services.queue_claim_next(user=bob)
+    assert taken is not None and taken.pk == held.pk
+
+
+def test_skipped_captions_are_passed_over(alice):
+    captions = make_captions(2)
+    first = services.queue_claim_next(user=alice)
+    assert first is not None
+    services.claim_release(caption_id=first.pk, user=alice)
+    second = services.queue_claim_next(user=alice, skip_ids=(first.pk,))
+    assert second is not None and second.pk != first.pk
+    assert {first.pk, second.pk} == {c.pk for c in captions}
+
+
+def test_approve_records_a_revision_and_frees_the_claim(alice):
+    make_captions(1)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    done = services.caption_approve(
+        caption_id=caption.pk, user=alice, version=1, seconds_spent=4.2
+    )
+    assert (done.status, done.version, done.claimed_by_id) == ("approved", 2, None)
+    revision = Revision.objects.get(caption=caption)
+    assert (revision.action, revision.user, revision.seconds_spent) == (
+        "approve",
+        alice,
+        4.2,
+    )
+
+
+def test_edit_recomputes_the_checks(alice):
+    make_captions(1)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    edited = services.caption_edit(
+        caption_id=caption.pk, user=alice, version=1,
+        text="A town possibly sits here, among forests.",
+    )  # fmt: skip
+    assert edited.status == "edited"
+    assert {f["check"] for f in edited.checks} >= {"forbidden_word", "absent_class"}
+    assert edited.failed_checks == len(edited.checks)
+    revision = Revision.objects.get(caption=caption)
+    assert (revision.text_before, revision.text_after) == (TEXT, edited.text)
+
+
+def test_a_stale_save_is_refused_and_changes_nothing(alice, carol):
+    make_captions(1)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    # Carol, a curator, edits it first.
+    services.caption_edit(caption_id=caption.pk, user=carol, version=1, text="Theirs.")
+    Caption.objects.filter(pk=caption.pk).update(
+        claimed_by=alice, claim_expires_at=timezone.now() + dt.timedelta(minutes=1)
+    )
+    with pytest.raises(services.StaleVersion) as stale:
+        services.caption_edit(
+            caption_id=caption.pk, user=alice, version=1, text="Mine."
+        )
+    assert stale.value.caption.text == "Theirs."
+    assert stale.value.status == 409
+    assert Caption.objects.get(pk=caption.pk).text == "Theirs."
+    assert Revision.objects.filter(caption=caption).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("   ", "cannot be empty"), ("x" * 5001, "at most 5000 characters")],
+)
+def test_empty_or_oversized_edits_are_refused(alice, text, message):
+    make_captions(1)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    with pytest.raises(services.ReviewError, match=message):
+        services.caption_edit(caption_id=caption.pk, user=alice, version=1, text=text)
+    assert Caption.objects.get(pk=caption.pk).version == 1
+
+
+def test_an_annotator_cannot_change_a_caption_claimed_by_someone_else(alice, bob):
+    make_captions(1)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    with pytest.raises(services.NotYourClaim):
+        services.caption_approve(caption_id=caption.pk, user=bob, version=1)
+    assert Caption.objects.get(pk=caption.pk).status == "pending"
+
+
+def test_reject_needs_a_reason(alice):
+    make_captions(1)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    with pytest.raises(services.ReviewError, match="say why"):
+        services.caption_reject(caption_id=caption.pk, user=alice, version=1, reason="")
+    rejected = services.caption_reject(
+        caption_id=caption.pk, user=alice, version=1, reason="cut off"
+    )
+    assert rejected.status == "rejected"
+    assert Revision.objects.get(caption=caption).reason == "cut off"
+
+
+def test_a_curator_reverts_an_edit_and_an_annotator_may_not(alice, carol):
+    make_captions(1)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    services.caption_edit(caption_id=caption.pk, user=alice, version=1, text="Wrong.")
+    revision = Revision.objects.get(caption=caption)
+    with pytest.raises(services.ReviewError, match="only curators"):
+        services.caption_revert(revision_id=revision.pk, user=alice)
+    reverted = services.caption_revert(revision_id=revision.pk, user=carol)
+    assert (reverted.text, reverted.status, reverted.version) == (TEXT, "pending", 3)
+    assert Revision.objects.filter(caption=caption, action="revert").exists()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SKIP LOCKED claims need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_from_many_threads_never_give_a_caption_twice():
+    make_captions(300)
+    annotators = [make_user(f"annotator{n}", ANNOTATOR) for n in range(20)]
+    claimed: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(annotators))
+
+    def work(user) -> None:
+        try:
+            start.wait()
+            while True:
+                caption = services.queue_claim_next(user=user)
+                if caption is None:
+                    return
+                with lock:
+                    claimed.append(caption.pk)
+                services.caption_approve(
+                    caption_id=caption.pk, user=user, version=caption.version
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in annotators]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    duplicates = [pk for pk, n in Counter(claimed).items() if n > 1]
+    assert duplicates == []
+    assert len(claimed) == 300
+    assert Caption.objects.filter(status="approved").count() == 300

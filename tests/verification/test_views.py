@@ -1,0 +1,201 @@
+"""Who may use each review page and endpoint, and what bad input gets."""
+
+import datetime as dt
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from captions.models import Caption
+from tests.verification.conftest import make_captions
+from verification import services
+from verification.models import Revision
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def post_action(client: Client, caption: Caption, **body) -> tuple[int, dict]:
+    response = client.post(
+        reverse("review-action", args=[caption.pk]),
+        data=json.dumps(body),
+        content_type="application/json",
+    )
+    return response.status_code, response.json()
+
+
+@pytest.fixture
+def held(alice) -> Caption:
+    make_captions(3)
+    caption = services.queue_claim_next(user=alice)
+    assert caption is not None
+    return caption
+
+
+# --- who may -------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(held):
+    client = client_for(None)
+    for url in (
+        reverse("review-next"),
+        reverse("review", args=[held.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+    response = client.post(reverse("review-action", args=[held.pk]))
+    assert response.status_code == 302
+
+
+def test_a_consumer_may_not_review(held, dave):
+    client = client_for(dave)
+    assert client.get(reverse("review-next")).status_code == 403
+    assert client.get(reverse("review", args=[held.pk])).status_code == 403
+    status, _ = post_action(client, held, action="approve", version=1)
+    assert status == 403
+    assert Caption.objects.get(pk=held.pk).status == "pending"
+
+
+def test_the_next_caption_is_claimed_and_opened(alice, bob):
+    make_captions(2)
+    response = client_for(alice).get(reverse("review-next"))
+    assert response.status_code == 302
+    caption_id = int(response["Location"].split("/")[2])
+    assert Caption.objects.get(pk=caption_id).claimed_by == alice
+    other = client_for(bob).get(reverse("review-next"))
+    assert int(other["Location"].split("/")[2]) != caption_id
+
+
+def test_an_empty_queue_says_so(alice):
+    response = client_for(alice).get(reverse("review-next"))
+    assert response.status_code == 200
+    assert b"Nothing left to review" in response.content
+
+
+def test_a_curator_may_review_and_filter_the_queue(carol):
+    captions = make_captions(3)
+    wanted = captions[2]
+    response = client_for(carol).get(
+        reverse("review-next") + f"?job=&scene={wanted.patch.scene_id}"
+    )
+    assert response.status_code == 302
+
+
+# --- actions --------------------------------------------------------------------
+
+
+def test_approve_through_the_endpoint(alice, held):
+    status, body = post_action(client_for(alice), held, action="approve", version=1)
+    assert status == 200
+    assert body["caption"]["status"] == "approved"
+    assert body["next"] == reverse("review-next")
+
+
+def test_a_stale_save_gets_409_with_the_current_text(alice, carol, held):
+    services.caption_edit(caption_id=held.pk, user=carol, version=1, text="Carol's.")
+    # Carol's save ended Alice's claim; Alice's page is still open and renews it.
+    Caption.objects.filter(pk=held.pk).update(
+        claimed_by=alice, claim_expires_at=timezone.now() + dt.timedelta(minutes=1)
+    )
+    status, body = post_action(
+        client_for(alice), held, action="edit", version=1, text="Alice's."
+    )
+    assert status == 409
+    assert body["current"]["text"] == "Carol's."
+    assert body["current"]["version"] == 2
+    assert Caption.objects.get(pk=held.pk).text == "Carol's."
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"action": "dance", "version": 1}, "unknown action 'dance'"),
+        ({"action": "approve"}, "send the caption's version"),
+        ({"action": "edit", "version": 1, "text": "  "}, "cannot be empty"),
+        ({"action": "edit", "version": 1, "text": "x" * 5001}, "at most 5000"),
+        ({"action": "edit", "version": 1}, "send the edited text"),
+        ({"action": "reject", "version": 1, "reason": ""}, "say why"),
+    ],
+)
+def test_bad_input_gets_a_clear_400_and_changes_nothing(alice, held, body, message):
+    status, answer = post_action(client_for(alice), held, **body)
+    assert status == 400
+    assert message in answer["error"]
+    caption = Caption.objects.get(pk=held.pk)
+    assert (caption.status, caption.version, caption.text) == ("pending", 1, held.text)
+    assert not Revision.objects.exists()
+
+
+def test_a_body_that_is_not_json_is_a_400(alice, held):
+    response = client_for(alice).post(
+        reverse("review-action", args=[held.pk]),
+        data="{",
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+
+
+def test_another_users_claim_gets_409_and_changes_nothing(bob, held):
+    status, answer = post_action(client_for(bob), held, action="approve", version=1)
+    assert status == 409
+    assert "not claimed by you" in answer["error"]
+    assert Caption.objects.get(pk=held.pk).status == "pending"
+
+
+def test_an_unknown_caption_is_404(alice):
+    response = client_for(alice).post(
+        reverse("review-action", args=[999999]),
+        data=json.dumps({"action": "approve", "version": 1}),
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+
+
+def test_actions_need_the_csrf_token(alice, held):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post(
+        reverse("review-action", args=[held.pk]),
+        data=json.dumps({"action": "approve", "version": 1}),
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert Caption.objects.get(pk=held.pk).status == "pending"
+
+
+def test_skip_releases_the_claim_and_the_next_caption_is_another(alice, held):
+    client = client_for(alice)
+    status, _ = post_action(client, held, action="skip")
+    assert status == 200
+    assert Caption.objects.get(pk=held.pk).claimed_by is None
+    response = client.get(reverse("review-next"))
+    assert int(response["Location"].split("/")[2]) != held.pk
+
+
+def test_renew_extends_only_ones_own_claim(alice, bob, held):
+    assert (
+        client_for(alice).post(reverse("review-renew", args=[held.pk])).status_code
+        == 200
+    )
+    assert (
+        client_for(bob).post(reverse("review-renew", args=[held.pk])).status_code == 409
+    )
+
+
+def test_only_curators_may_revert(alice, carol, held):
+    services.caption_edit(caption_id=held.pk, user=alice, version=1, text="Changed.")
+    revision = Revision.objects.get()
+    url = reverse("review-revert", args=[revision.pk])
+    assert client_for(alice).post(url).status_code == 403
+    response = client_for(carol).post(url)
+    assert response.status_code == 302
+    assert Caption.objects.get(pk=held.pk).text == held.text

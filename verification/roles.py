@@ -1,0 +1,44 @@
+"""The three roles, as groups: what each may do (issue 4).
+
+- annotator: reviews captions in the queue (approve, edit, reject, skip);
+- curator: everything an annotator does, plus the admin site (ingest, jobs,
+  releases), queue filters and reverts; curators are staff;
+- consumer: reads and exports through the API.
+"""
+
+from typing import Any
+
+from django.contrib.auth.models import Group
+
+ANNOTATOR, CURATOR, CONSUMER = "annotator", "curator", "consumer"
+ROLES = (ANNOTATOR, CURATOR, CONSUMER)
+# Curators get every permission of these apps' models in the admin.
+CURATOR_APPS = ("captions", "verification")
+
+
+def has_role(user: Any, *roles: str) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name__in=roles).exists()
+
+
+def may_review(user: Any) -> bool:
+    return has_role(user, ANNOTATOR, CURATOR)
+
+
+def is_curator(user: Any) -> bool:
+    return has_role(user, CURATOR)
+
+
+def ensure_groups() -> dict[str, Group]:
+    """Create the role groups and give curators the admin permissions they need."""
+    from django.contrib.auth.models import Permission
+
+    groups = {name: Group.objects.get_or_create(name=name)[0] for name in ROLES}
+    curator_permissions = Permission.objects.filter(
+        content_type__app_label__in=CURATOR_APPS
+    )
+    groups[CURATOR].permissions.set(curator_permissions)
+    return groups

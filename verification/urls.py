@@ -1,0 +1,11 @@
+from django.urls import path
+
+from verification import views
+
+urlpatterns = [
+    path("review/next/", views.review_next, name="review-next"),
+    path("review/<int:caption_id>/", views.review, name="review"),
+    path("review/<int:caption_id>/action/", views.review_action, name="review-action"),
+    path("review/<int:caption_id>/renew/", views.review_renew, name="review-renew"),
+    path("review/revert/<int:revision_id>/", views.review_revert, name="review-revert"),
+]

@@ -1,0 +1,261 @@
+"""The annotator's pages: the queue, the review page and its JSON actions."""
+
+import json
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
+
+from captions.checks import CHECK_DESCRIPTIONS, CLASS_WORDS
+from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
+from captions.models import Caption
+from verification import selectors, services
+from verification.roles import is_curator, may_review
+
+SKIPPED_KEY = "review_skipped"  # recently skipped captions, per session
+SKIPPED_KEPT = 50
+
+
+def _require_reviewer(request: HttpRequest) -> None:
+    if not may_review(request.user):
+        raise PermissionDenied("only annotators and curators review captions")
+
+
+def _skipped(request: HttpRequest) -> tuple[int, ...]:
+    return tuple(request.session.get(SKIPPED_KEY, []))
+
+
+def _queue_filter(request: HttpRequest) -> services.QueueFilter | None:
+    """Curators may narrow the queue with ?scene=&job=&check=&class=."""
+    if not is_curator(request.user):
+        return None
+    params = request.GET
+
+    def number(name: str) -> int | None:
+        value = params.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    return services.QueueFilter(
+        scene_id=number("scene"),
+        job_id=number("job"),
+        check=params.get("check", "")[:40],
+        class_code=number("class"),
+    )
+
+
+@login_required
+def review_next(request: HttpRequest) -> HttpResponse:
+    _require_reviewer(request)
+    caption = services.queue_claim_next(
+        user=request.user,
+        queue_filter=_queue_filter(request),
+        skip_ids=_skipped(request),
+    )
+    if caption is None:
+        if _skipped(request):
+            # Only skipped captions are left: offer them again from the start.
+            request.session[SKIPPED_KEY] = []
+            return redirect(reverse("review-next") + _query(request))
+        return render(request, "verification/queue_empty.html", status=200)
+    return redirect(reverse("review", args=[caption.pk]) + _query(request))
+
+
+def _query(request: HttpRequest) -> str:
+    query = request.GET.urlencode()
+    return f"?{query}" if query else ""
+
+
+# The page's script posts JSON with the token from the csrftoken cookie, so the
+# cookie must exist even on a page that renders no form.
+@ensure_csrf_cookie
+@login_required
+def review(request: HttpRequest, caption_id: int) -> HttpResponse:
+    _require_reviewer(request)
+    try:
+        caption = selectors.caption_for_review(caption_id)
+    except Caption.DoesNotExist:
+        raise Http404("no such caption") from None
+    legend = _coloured(caption.patch.landcover["overall"])
+    context = {
+        "caption": caption,
+        "patch": caption.patch,
+        "legend": legend,
+        "regions": caption.patch.landcover["regions"],
+        "region_tables": _region_tables(caption.patch.landcover),
+        "failed_checks": [
+            {**finding, "description": CHECK_DESCRIPTIONS.get(finding["check"], "")}
+            for finding in caption.checks
+        ],
+        "class_vocabulary": CLASS_VOCABULARY,
+        "history": selectors.caption_history(caption_id),
+        "reject_reasons": services.REJECT_REASONS,
+        "is_curator": is_curator(request.user),
+        "holds_claim": caption.claimed_by_id == request.user.pk,
+        "caption_json": selectors.caption_as_json(caption),
+        "query": _query(request),
+    }
+    return render(request, "verification/review.html", context)
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{channel:02x}" for channel in rgb)
+
+
+def _coloured(entries: list[dict]) -> list[dict]:
+    """Land-cover list entries with their official colour and their percentage."""
+    return [
+        {
+            **entry,
+            "colour": _hex(CLASS_BY_CODE[entry["code"]].official_rgb),
+            "percent": round(entry["fraction"] * 100, 1),
+        }
+        for entry in entries
+    ]
+
+
+def _region_tables(landcover: dict) -> list[dict]:
+    """The five regions' class lists, coloured, in a fixed order for the page."""
+    regions = landcover.get("regions", {})
+    return [
+        {
+            "name": name,
+            "label": name.replace("_", " "),
+            "classes": _coloured(regions.get(name, [])),
+        }
+        for name in REGION_NAMES
+    ]
+
+
+# What the review page's script needs to highlight class words in a caption: the same
+# words the checks read (captions/checks.py), so the page and the checks agree.
+CLASS_VOCABULARY = {
+    "min_pixels": MIN_PIXELS,
+    "classes": [
+        {
+            "code": cls.code,
+            "term": cls.term,
+            "colour": _hex(cls.official_rgb),
+            "words": list(CLASS_WORDS[cls.code]),
+        }
+        for cls in CLASSES
+    ],
+}
+
+
+def _json_body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise services.ReviewError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise services.ReviewError("the request body must be a JSON object")
+    return body
+
+
+def _version(body: dict) -> int:
+    version = body.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise services.ReviewError("send the caption's version you started from")
+    return version
+
+
+def _seconds(body: dict) -> float | None:
+    seconds = body.get("seconds_spent")
+    if isinstance(seconds, int | float) and 0 <= seconds < 24 * 3600:
+        return float(seconds)
+    return None
+
+
+@login_required
+@require_POST
+def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
+    """approve / edit / reject / skip, as JSON; 409 with the current text if stale."""
+    if not may_review(request.user):
+        return JsonResponse(
+            {"error": "only annotators and curators review"}, status=403
+        )
+    try:
+        body = _json_body(request)
+        action = body.get("action")
+        if action == "skip":
+            services.claim_release(caption_id=caption_id, user=request.user)
+            skipped = [*_skipped(request), caption_id][-SKIPPED_KEPT:]
+            request.session[SKIPPED_KEY] = skipped
+            return JsonResponse({"ok": True, "next": reverse("review-next")})
+        common: dict[str, Any] = {
+            "caption_id": caption_id,
+            "user": request.user,
+            "version": _version(body),
+            "seconds_spent": _seconds(body),
+        }
+        if action == "approve":
+            caption = services.caption_approve(**common)
+        elif action == "edit":
+            text = body.get("text")
+            if not isinstance(text, str):
+                raise services.ReviewError("send the edited text")
+            caption = services.caption_edit(**common, text=text)
+        elif action == "reject":
+            reason = body.get("reason")
+            if not isinstance(reason, str):
+                raise services.ReviewError("send a reason")
+            caption = services.caption_reject(**common, reason=reason)
+        else:
+            raise services.ReviewError(
+                f"unknown action {action!r}; use approve, edit, reject or skip"
+            )
+    except Caption.DoesNotExist:
+        return JsonResponse({"error": "no such caption"}, status=404)
+    except services.StaleVersion as stale:
+        return JsonResponse(
+            {
+                "error": stale.message,
+                "current": selectors.caption_as_json(stale.caption),
+            },
+            status=409,
+        )
+    except services.ReviewError as error:
+        return JsonResponse({"error": error.message}, status=error.status)
+    return JsonResponse(
+        {
+            "ok": True,
+            "caption": {
+                "id": caption.pk,
+                "version": caption.version,
+                "status": caption.status,
+                "checks": caption.checks,
+            },
+            "next": reverse("review-next"),
+        }
+    )
+
+
+@login_required
+@require_POST
+def review_renew(request: HttpRequest, caption_id: int) -> JsonResponse:
+    if not may_review(request.user):
+        return JsonResponse(
+            {"error": "only annotators and curators review"}, status=403
+        )
+    try:
+        expires = services.claim_renew(caption_id=caption_id, user=request.user)
+    except services.ReviewError as error:
+        return JsonResponse({"error": error.message}, status=error.status)
+    return JsonResponse({"ok": True, "expires_at": expires.isoformat()})
+
+
+@login_required
+@require_POST
+def review_revert(request: HttpRequest, revision_id: int) -> HttpResponse:
+    if not is_curator(request.user):
+        raise PermissionDenied("only curators may revert")
+    try:
+        caption = services.caption_revert(revision_id=revision_id, user=request.user)
+    except services.ReviewError as error:
+        return JsonResponse({"error": error.message}, status=error.status)
+    return redirect("review", caption.pk)
