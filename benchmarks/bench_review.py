@@ -115,6 +115,7 @@ def pct(values, q):
 
 duplicates = sum(1 for n in Counter(claimed).values() if n > 1)
 print(json.dumps({"captions": count, "annotators": annotators, "claims": len(claimed),
+                  "think_s": think_s,
                   "duplicates": duplicates, "seconds": elapsed,
                   "claim_page_p50_ms": pct(claim_ms, 0.5),
                   "claim_page_p95_ms": pct(claim_ms, 0.95),
@@ -139,7 +140,8 @@ def measure(
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
         "LOG_LEVEL": "ERROR",
-        "DEBUG": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-key",
         "ALLOWED_HOSTS": "testserver",
     }
     run = subprocess.run(
