@@ -199,3 +199,33 @@ def test_only_curators_may_revert(alice, carol, held):
     response = client_for(carol).post(url)
     assert response.status_code == 302
     assert Caption.objects.get(pk=held.pk).text == held.text
+
+
+def test_the_review_page_and_claim_use_a_fixed_number_of_queries(
+    alice, django_assert_max_num_queries
+):
+    captions = make_captions(3)
+    client = client_for(alice)
+    for caption in captions[:2]:
+        services.caption_edit(
+            caption_id=caption.pk, user=make_user_curator(), version=caption.version,
+            text="Changed once.",
+        )  # fmt: skip
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("review-next"))
+    caption_id = int(response["Location"].split("/")[2])
+    with django_assert_max_num_queries(6):
+        assert client.get(reverse("review", args=[caption_id])).status_code == 200
+    # A caption with history costs the same number of queries.
+    with django_assert_max_num_queries(6):
+        assert client.get(reverse("review", args=[captions[0].pk])).status_code == 200
+
+
+def make_user_curator():
+    from django.contrib.auth import get_user_model
+
+    from tests.verification.conftest import make_user
+    from verification.roles import CURATOR
+
+    existing = get_user_model().objects.filter(username="curator-q").first()
+    return existing or make_user("curator-q", CURATOR)
