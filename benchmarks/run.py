@@ -19,6 +19,7 @@ import bench_generation  # noqa: E402
 import bench_ingest  # noqa: E402
 import bench_landcover  # noqa: E402
 import bench_review  # noqa: E402
+import bench_review_http  # noqa: E402
 
 
 def machine() -> str:
@@ -83,7 +84,13 @@ def main() -> None:
                                "--annotators", "20", "--claims", "2000",
                                "--think-s", "1.0"])
         )  # fmt: skip
-    write_report(stats, ingest_sqlite, ingest_pg, generation, review)
+    review_http = None
+    if pg:
+        review_http = bench_review_http.main(
+            ["--database-url", pg.rsplit("/", 1)[0] + "/bench_review",
+             "--captions", "200000", "--claims", "2000"]
+        )  # fmt: skip
+    write_report(stats, ingest_sqlite, ingest_pg, generation, review, review_http)
 
 
 def redis_answers(url: str) -> bool:
@@ -187,6 +194,25 @@ measures a single-process server, not a deployment with several worker processes
 | --- | --- | --- | --- | --- | --- | --- |"""
 
 
+REVIEW_HTTP_INTRO = """\
+Through a real server (`benchmarks/bench_review_http.py`): gunicorn with several worker
+processes on loopback, PostgreSQL, 20 annotators as client threads each with their own
+session, 1 s between items; latency at the client (two HTTP requests for claim + page),
+each annotator's first two items left out as warm-up:
+
+| captions | people | servers | claims | dupl. | claim+page p50/p95 | approve p50/p95 |
+| --- | --- | --- | --- | --- | --- | --- |"""
+
+
+def review_http_row(run: dict) -> str:
+    return (
+        f"| {run['captions']:,} | {run['annotators']} | {run['server_processes']} | "
+        f"{run['claims']} | **{run['duplicates']}** | "
+        f"{run['claim_page_p50_ms']:.0f} / {run['claim_page_p95_ms']:.0f} ms | "
+        f"{run['approve_p50_ms']:.0f} / {run['approve_p95_ms']:.0f} ms |"
+    )
+
+
 def review_rows(runs: list[dict]) -> list[str]:
     rows = []
     for results in runs:
@@ -208,6 +234,7 @@ def write_report(
     postgres: dict | None,
     generation: list[dict],
     review: list[dict],
+    review_http: dict | None = None,
 ) -> None:
     base = stats["bincount"]
     lines = [
@@ -251,6 +278,8 @@ def write_report(
         lines += generation_rows(results)
     if review:
         lines += ["", REVIEW_INTRO, *review_rows(review)]
+    if review_http:
+        lines += ["", REVIEW_HTTP_INTRO, review_http_row(review_http)]
     lines.append("")
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))

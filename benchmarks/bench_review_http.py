@@ -1,0 +1,219 @@
+"""The review queue through a real multi-process server (issue 4).
+
+Same targets as bench_review.py, measured the way annotators meet them: gunicorn with
+several worker processes on loopback, PostgreSQL, and 20 annotators as client threads
+in this process, each with their own session, claiming the next caption, opening its
+page and approving it, with a pause between items as a person would take. Latency is
+measured at the client (it includes loopback HTTP), so it is an upper bound of the
+server time; each annotator's first two items are left out of the percentiles (they
+meet server processes still loading Django), not out of the duplicate count.
+
+    python benchmarks/bench_review_http.py [--captions 200000] [--claims 10000]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_review import reset_postgres  # noqa: E402
+
+WARM_UP_ITEMS = 2
+
+SETUP = r"""
+import json, sys
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+from captions.models import Caption, Patch, Scene
+from verification.roles import ANNOTATOR, ensure_groups
+
+count, annotators = int(sys.argv[1]), int(sys.argv[2])
+stats = {"height": 256, "width": 256, "valid_pixels": 65536,
+         "overall": [
+             {"code": 10, "name": "tree", "pixels": 40000, "fraction": 0.6104},
+             {"code": 80, "name": "water", "pixels": 25536, "fraction": 0.3896}],
+         "regions": {name: [{"code": 10, "name": "tree", "pixels": 16384,
+                             "fraction": 1.0}]
+                     for name in ("top_left", "top_right", "bottom_left",
+                                  "bottom_right", "middle")}}
+scene = Scene.objects.create(name="bench", source_kind="geotiff", image_path="/b.tif",
+                             status="ready")
+text = ("Tree cover fills most of the image, above all in the upper half, while water "
+        "lies along the bottom. The top left is a large portion of trees.")
+for start in range(0, count, 10000):
+    n = min(10000, count - start)
+    patches = Patch.objects.bulk_create(
+        [Patch(scene=scene, row_off=(start + i) * 256, col_off=0, width=256, height=256,
+               rgb_preview=f"b/{start + i}.webp",
+               landcover_preview=f"b/{start + i}.png",
+               landcover=stats, invalid_fraction=0.0, split="train")
+         for i in range(n)])
+    Caption.objects.bulk_create(
+        [Caption(patch=p, source="bench", generated_text=text, text=text,
+                 failed_checks=(1 if (start + i) % 7 == 0 else 0))
+         for i, p in enumerate(patches)])
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")
+group = ensure_groups()[ANNOTATOR]
+keys = []
+for n in range(annotators):
+    user = get_user_model().objects.create_user(f"a{n}", password="x")
+    user.groups.add(group)
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    keys.append(session.session_key)
+print(json.dumps(keys))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def annotator(
+    port: int, session_key: str, items: int, think_s: float, out: dict
+) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    cookies = {"sessionid": session_key}
+
+    def request(method: str, path: str, body: bytes | None = None, headers=None):
+        all_headers = {
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+            **(headers or {}),
+        }
+        connection.request(method, path, body=body, headers=all_headers)
+        response = connection.getresponse()
+        payload = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            match = re.match(r"(csrftoken|sessionid)=([^;]+)", header)
+            if match:
+                cookies[match.group(1)] = match.group(2)
+        return response, payload
+
+    for item in range(items):
+        started = time.perf_counter()
+        response, _ = request("GET", "/review/next/")
+        location = response.headers["Location"]
+        caption_id = int(location.split("/")[2])
+        page, html = request("GET", f"/review/{caption_id}/")
+        claimed = time.perf_counter()
+        assert page.status == 200, page.status
+        version = int(re.search(rb'"version": (\d+)', html).group(1))  # type: ignore[union-attr]
+        before = time.perf_counter()
+        answer, _ = request(
+            "POST", f"/review/{caption_id}/action/",
+            body=json.dumps({"action": "approve", "version": version}).encode(),
+            headers={"Content-Type": "application/json",
+                     "X-CSRFToken": cookies.get("csrftoken", "")},
+        )  # fmt: skip
+        done = time.perf_counter()
+        assert answer.status == 200, answer.status
+        out["ids"].append(caption_id)
+        if item >= WARM_UP_ITEMS:  # a server process's first requests load Django
+            out["claim_ms"].append((claimed - started) * 1000)
+            out["approve_ms"].append((done - before) * 1000)
+        time.sleep(think_s)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/bench_review"
+    )
+    parser.add_argument("--captions", type=int, default=200_000)
+    parser.add_argument("--annotators", type=int, default=20)
+    parser.add_argument("--claims", type=int, default=10_000)
+    parser.add_argument("--think-s", type=float, default=1.0)
+    parser.add_argument("--server-processes", type=int, default=4)
+    args = parser.parse_args(argv)
+    reset_postgres(args.database_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-key",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "ERROR",
+    }
+    keys = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", SETUP, str(args.captions), str(args.annotators)],
+            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+    )  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "chatearthnet_site.wsgi",
+         "-w", str(args.server_processes), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        out: dict = {"claim_ms": [], "approve_ms": [], "ids": []}
+        per = args.claims // args.annotators
+        threads = [
+            threading.Thread(target=annotator, args=(port, key, per, args.think_s, out))
+            for key in keys
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    duplicates = sum(1 for n in Counter(out["ids"]).values() if n > 1)
+    return {
+        "captions": args.captions,
+        "annotators": args.annotators,
+        "server_processes": args.server_processes,
+        "think_s": args.think_s,
+        "claims": len(out["ids"]),
+        "duplicates": duplicates,
+        "seconds": seconds,
+        "claim_page_p50_ms": percentile(out["claim_ms"], 0.5),
+        "claim_page_p95_ms": percentile(out["claim_ms"], 0.95),
+        "approve_p50_ms": percentile(out["approve_ms"], 0.5),
+        "approve_p95_ms": percentile(out["approve_ms"], 0.95),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))
