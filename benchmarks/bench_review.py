@@ -22,21 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-WORK = r"""
-import json, os, sys, threading, time
-from collections import Counter
-import django
-django.setup()
-from django.core.management import call_command
-call_command("migrate", verbosity=0)
-from django.db import connection
-from django.test import Client
-from captions.models import Caption, Patch, Scene
-from verification.roles import ANNOTATOR, ensure_groups
-from django.contrib.auth import get_user_model
-
-count, annotators, claims = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-think_s = float(sys.argv[4])
+SEED = r"""
 stats = {"height": 256, "width": 256, "valid_pixels": 65536,
          "overall": [
              {"code": 10, "name": "tree", "pixels": 40000, "fraction": 0.6104},
@@ -63,6 +49,27 @@ for start in range(0, count, 10000):
          for i, p in enumerate(patches)])
 with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
+"""
+
+WORK = (
+    r"""
+import json, os, sys, threading, time
+from collections import Counter
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.db import connection
+from django.test import Client
+from captions.models import Caption, Patch, Scene
+from verification.roles import ANNOTATOR, ensure_groups
+from django.contrib.auth import get_user_model
+
+count, annotators, claims = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+think_s = float(sys.argv[4])
+"""
+    + SEED
+    + r"""
 group = ensure_groups()[ANNOTATOR]
 users = []
 for n in range(annotators):
@@ -122,6 +129,7 @@ print(json.dumps({"captions": count, "annotators": annotators, "claims": len(cla
                   "approve_p50_ms": pct(approve_ms, 0.5),
                   "approve_p95_ms": pct(approve_ms, 0.95)}))
 """
+)
 
 
 def reset_postgres(database_url: str) -> None:

@@ -28,11 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_review import reset_postgres  # noqa: E402
+from bench_review import SEED, reset_postgres  # noqa: E402
 
 WARM_UP_ITEMS = 2
 
-SETUP = r"""
+SETUP = (
+    r"""
 import json, sys
 import django
 django.setup()
@@ -45,32 +46,9 @@ from captions.models import Caption, Patch, Scene
 from verification.roles import ANNOTATOR, ensure_groups
 
 count, annotators = int(sys.argv[1]), int(sys.argv[2])
-stats = {"height": 256, "width": 256, "valid_pixels": 65536,
-         "overall": [
-             {"code": 10, "name": "tree", "pixels": 40000, "fraction": 0.6104},
-             {"code": 80, "name": "water", "pixels": 25536, "fraction": 0.3896}],
-         "regions": {name: [{"code": 10, "name": "tree", "pixels": 16384,
-                             "fraction": 1.0}]
-                     for name in ("top_left", "top_right", "bottom_left",
-                                  "bottom_right", "middle")}}
-scene = Scene.objects.create(name="bench", source_kind="geotiff", image_path="/b.tif",
-                             status="ready")
-text = ("Tree cover fills most of the image, above all in the upper half, while water "
-        "lies along the bottom. The top left is a large portion of trees.")
-for start in range(0, count, 10000):
-    n = min(10000, count - start)
-    patches = Patch.objects.bulk_create(
-        [Patch(scene=scene, row_off=(start + i) * 256, col_off=0, width=256, height=256,
-               rgb_preview=f"b/{start + i}.webp",
-               landcover_preview=f"b/{start + i}.png",
-               landcover=stats, invalid_fraction=0.0, split="train")
-         for i in range(n)])
-    Caption.objects.bulk_create(
-        [Caption(patch=p, source="bench", generated_text=text, text=text,
-                 failed_checks=(1 if (start + i) % 7 == 0 else 0))
-         for i, p in enumerate(patches)])
-with connection.cursor() as cursor:
-    cursor.execute("ANALYZE")
+"""
+    + SEED
+    + r"""
 group = ensure_groups()[ANNOTATOR]
 keys = []
 for n in range(annotators):
@@ -84,6 +62,7 @@ for n in range(annotators):
     keys.append(session.session_key)
 print(json.dumps(keys))
 """
+)
 
 
 def free_port() -> int:
