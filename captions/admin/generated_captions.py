@@ -7,13 +7,13 @@ belong to the annotator pages of the verification app.
 import json
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from captions.admin.chat_messages import chat_messages_html
+from captions.admin.read_only import ReadOnlyAdmin
 from captions.admin.scenes import patch_thumbnails
 from captions.checks import CHECK_DESCRIPTIONS
 from captions.models import Caption
@@ -40,7 +40,7 @@ def _highlighted(text: str, checks: list[dict]) -> list[dict]:
 
 
 @admin.register(Caption)
-class CaptionAdmin(admin.ModelAdmin):
+class CaptionAdmin(ReadOnlyAdmin):
     list_display = [
         "patch_previews",
         "short_text",
@@ -94,19 +94,6 @@ class CaptionAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["captions/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: Caption | None = None
-    ) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: Caption | None = None
-    ) -> bool:
-        return False
 
     # --- list columns -----------------------------------------------------------------
 

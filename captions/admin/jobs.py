@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from captions import generation
 from captions.admin.chat_messages import chat_messages_html
+from captions.admin.read_only import ReadOnlyAdmin
 from captions.admin.scenes import patch_thumbnails
 from captions.forms import JobLaunchForm
 from captions.generation import DEFAULT_MODELS
@@ -570,7 +571,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationFailure)
-class GenerationFailureAdmin(admin.ModelAdmin):
+class GenerationFailureAdmin(ReadOnlyAdmin):
     """Patches a job could not caption; the job page groups them by reason."""
 
     list_display = ["patch_previews", "job", "reason", "message_short", "created_at"]
@@ -582,20 +583,6 @@ class GenerationFailureAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["captions/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: GenerationFailure | None = None
-    ) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: GenerationFailure | None = None
-    ) -> bool:
-        # "Retry failed" on the job page removes them and queues their patches.
-        return False
 
     @admin.display(description="patch")
     def patch_previews(self, failure: GenerationFailure) -> SafeString:

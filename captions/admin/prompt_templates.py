@@ -18,13 +18,14 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from captions import generation
+from captions.admin.read_only import ReadOnlyAdmin
 from captions.forms import TemplateNewVersionForm
 from captions.models import PromptTemplate
 from captions.prompts import PLACEHOLDERS
 
 
 @admin.register(PromptTemplate)
-class PromptTemplateAdmin(admin.ModelAdmin):
+class PromptTemplateAdmin(ReadOnlyAdmin):
     list_display = ["name", "version", "kind_code", "builtin", "created"]
     list_display_links = ["name"]
     list_filter = ["kind", "is_builtin"]
@@ -51,23 +52,6 @@ class PromptTemplateAdmin(admin.ModelAdmin):
             ),
         ]
         return own + super().get_urls()
-
-    # --- permissions: read, or add a version; never change one -----------------------
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # A template starts from a built-in one or an earlier version: "New version".
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: PromptTemplate | None = None
-    ) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: PromptTemplate | None = None
-    ) -> bool:
-        # Jobs and captions point at their template (PROTECT): it is their provenance.
-        return False
 
     def has_new_version_permission(self, request: HttpRequest) -> bool:
         opts = self.opts

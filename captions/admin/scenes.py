@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from captions import services
+from captions.admin.read_only import ReadOnlyAdmin
 from captions.forms import SceneIngestForm
 from captions.landcover import CLASS_BY_CODE, REGION_NAMES
 from captions.models import Patch, Scene
@@ -458,7 +459,7 @@ class SceneAdmin(admin.ModelAdmin):
 
 
 @admin.register(Patch)
-class PatchAdmin(admin.ModelAdmin):
+class PatchAdmin(ReadOnlyAdmin):
     list_display = [
         "thumbnails",
         "scene",
@@ -511,20 +512,6 @@ class PatchAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["captions/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: Patch | None = None
-    ) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: Patch | None = None
-    ) -> bool:
-        # A patch is removed with its preview files by re-ingesting its scene.
-        return False
 
     @admin.display(description="previews")
     def thumbnails(self, patch: Patch) -> SafeString:
