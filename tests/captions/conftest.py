@@ -8,6 +8,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from captions import tasks
+
 
 @pytest.fixture
 def alice(django_user_model):
@@ -42,3 +44,15 @@ def dave_client(django_user_model) -> Client:
     client = Client()
     client.force_login(django_user_model.objects.create_user("dave", is_staff=True))
     return client
+
+
+@pytest.fixture
+def enqueued_chunks(monkeypatch) -> list[tuple[int, int]]:
+    """(job id, chunk index) sent to the generation task, instead of a broker."""
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        tasks.generate_chunk,
+        "delay",
+        lambda job_id, index: sent.append((job_id, index)),
+    )
+    return sent

@@ -10,7 +10,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from captions import generation, tasks
+from captions import generation
 from captions.models import (
     Caption,
     GenerationFailure,
@@ -102,18 +102,6 @@ def caption(patches, job) -> Caption:
         ],
         failed_checks=2,
     )
-
-
-@pytest.fixture
-def enqueued_chunks(monkeypatch) -> list[tuple[int, int]]:
-    """(job id, chunk index) sent to the generation task, instead of a broker."""
-    sent: list[tuple[int, int]] = []
-    monkeypatch.setattr(
-        tasks.generate_chunk,
-        "delay",
-        lambda job_id, index: sent.append((job_id, index)),
-    )
-    return sent
 
 
 def launch_form(prompt_template: PromptTemplate, **fields) -> dict:

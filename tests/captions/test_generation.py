@@ -72,29 +72,15 @@ def launch(**overrides) -> GenerationJob:
     return generation.job_launch(**arguments)
 
 
-@pytest.fixture
-def queued(monkeypatch):
-    """Chunk tasks sent to the broker, recorded instead (the test runs them)."""
-    sent: list[tuple[int, int]] = []
-    from captions import tasks
-
-    monkeypatch.setattr(
-        tasks.generate_chunk,
-        "delay",
-        lambda job_id, index: sent.append((job_id, index)),
-    )
-    return sent
-
-
 def test_an_offline_job_captions_every_selected_patch_once(
-    queued, django_capture_on_commit_callbacks
+    enqueued_chunks, django_capture_on_commit_callbacks
 ):
     make_patches(25)
     with django_capture_on_commit_callbacks(execute=True):
         job = launch()
     assert job.total == 25
     assert job.chunks.count() == 3
-    assert [index for _, index in queued] == [0, 1, 2]
+    assert [index for _, index in enqueued_chunks] == [0, 1, 2]
     run_all_chunks(job)
     assert job.status == GenerationJob.Status.FINISHED
     assert (job.done, job.failed) == (25, 0)
@@ -111,7 +97,7 @@ def test_an_offline_job_captions_every_selected_patch_once(
     assert job.tokens_in > 0 and job.tokens_out > 0
 
 
-def test_a_redelivered_chunk_captions_nothing_twice(queued):
+def test_a_redelivered_chunk_captions_nothing_twice(enqueued_chunks):
     make_patches(12)
     job = launch()
     run_all_chunks(job)
@@ -123,7 +109,7 @@ def test_a_redelivered_chunk_captions_nothing_twice(queued):
     assert job.done == 12
 
 
-def test_patches_with_a_caption_are_skipped_unless_asked(queued):
+def test_patches_with_a_caption_are_skipped_unless_asked(enqueued_chunks):
     make_patches(6)
     run_all_chunks(launch())
     with pytest.raises(generation.GenerationError, match="no patches to caption"):
@@ -132,7 +118,7 @@ def test_patches_with_a_caption_are_skipped_unless_asked(queued):
     assert again.total == 6
 
 
-def test_selection_by_scene_split_and_limit(queued):
+def test_selection_by_scene_split_and_limit(enqueued_chunks):
     make_patches(9, scene_name="a")
     other = make_patches(9, scene_name="b")
     job = launch(
@@ -155,15 +141,17 @@ def test_selection_by_scene_split_and_limit(queued):
         ({"selection": generation.Selection(splits=("nope",))}, "no patches"),
     ],
 )
-def test_bad_launches_are_refused_before_anything_is_queued(queued, overrides, message):
+def test_bad_launches_are_refused_before_anything_is_queued(
+    enqueued_chunks, overrides, message
+):
     make_patches(3)
     with pytest.raises(generation.GenerationError, match=message):
         launch(**overrides)
     assert GenerationJob.objects.count() == 0
-    assert queued == []
+    assert enqueued_chunks == []
 
 
-def test_a_missing_api_key_is_refused_before_queueing(queued, monkeypatch):
+def test_a_missing_api_key_is_refused_before_queueing(enqueued_chunks, monkeypatch):
     make_patches(3)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY_FILE", raising=False)
@@ -173,7 +161,7 @@ def test_a_missing_api_key_is_refused_before_queueing(queued, monkeypatch):
 
 
 def test_a_base_url_that_does_not_answer_is_refused_before_queueing(
-    queued, monkeypatch
+    enqueued_chunks, monkeypatch
 ):
     make_patches(3)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -203,7 +191,9 @@ def test_the_plan_estimates_tokens_and_cost_from_a_rendered_prompt():
     assert unknown.estimated_cost is None
 
 
-def test_an_openai_job_sends_the_statistics_and_keeps_provenance(queued, monkeypatch):
+def test_an_openai_job_sends_the_statistics_and_keeps_provenance(
+    enqueued_chunks, monkeypatch
+):
     patches = make_patches(6)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
@@ -225,7 +215,9 @@ def test_an_openai_job_sends_the_statistics_and_keeps_provenance(queued, monkeyp
     assert job.tokens_in == sum(c.prompt_tokens for c in job.captions.all())
 
 
-def test_bad_replies_are_stored_as_failures_never_as_captions(queued, monkeypatch):
+def test_bad_replies_are_stored_as_failures_never_as_captions(
+    enqueued_chunks, monkeypatch
+):
     make_patches(5)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
@@ -245,7 +237,7 @@ def test_bad_replies_are_stored_as_failures_never_as_captions(queued, monkeypatc
 
 
 def test_a_wrong_key_fails_the_job_with_the_reason_without_trying_every_patch(
-    queued, monkeypatch
+    enqueued_chunks, monkeypatch
 ):
     make_patches(30)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -263,7 +255,7 @@ def test_a_wrong_key_fails_the_job_with_the_reason_without_trying_every_patch(
     assert Caption.objects.filter(job=job).count() == 0
 
 
-def test_retry_failed_queues_the_failed_patches_again(queued, monkeypatch):
+def test_retry_failed_queues_the_failed_patches_again(enqueued_chunks, monkeypatch):
     make_patches(4)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
@@ -313,7 +305,7 @@ def test_cancel_stops_new_requests_within_seconds(transactional_db, monkeypatch)
 
 
 def test_a_vision_job_sends_the_land_cover_map_as_an_image(
-    queued, monkeypatch, tmp_path
+    enqueued_chunks, monkeypatch, tmp_path
 ):
     import base64
     import io as bytes_io
@@ -353,7 +345,7 @@ def test_a_vision_job_sends_the_land_cover_map_as_an_image(
 
 
 def test_retry_after_a_wrong_key_captions_the_patches_the_job_never_reached(
-    queued, monkeypatch
+    enqueued_chunks, monkeypatch
 ):
     make_patches(30)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -374,7 +366,7 @@ def test_retry_after_a_wrong_key_captions_the_patches_the_job_never_reached(
 
 
 def test_a_provider_that_keeps_failing_ends_the_job_as_failed_with_the_reason(
-    queued, monkeypatch
+    enqueued_chunks, monkeypatch
 ):
     make_patches(60)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
