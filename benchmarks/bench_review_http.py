@@ -4,9 +4,11 @@ Same targets as bench_review.py, measured the way annotators meet them: gunicorn
 several worker processes on loopback, PostgreSQL, and 20 annotators as client threads
 in this process, each with their own session, claiming the next caption, opening its
 page and approving it, with a pause between items as a person would take. Latency is
-measured at the client (it includes loopback HTTP), so it is an upper bound of the
-server time; each annotator's first two items are left out of the percentiles (they
-meet server processes still loading Django), not out of the duplicate count.
+measured twice: at the client (loopback HTTP included, an upper bound) and as the
+server's own time, which every response reports in its Server-Timing header
+(chatearthnet_site/middleware.py). Each annotator's first two items are left out of
+the percentiles (they meet server processes still loading Django), not out of the
+duplicate count.
 
     python benchmarks/bench_review_http.py [--captions 200000] [--claims 10000]
 """
@@ -91,6 +93,11 @@ def annotator(
                 cookies[match.group(1)] = match.group(2)
         return response, payload
 
+    def server_ms(response) -> float:
+        timing = re.search(r"dur=([\d.]+)", response.headers.get("Server-Timing", ""))
+        assert timing, "no Server-Timing header"
+        return float(timing.group(1))
+
     for item in range(items):
         started = time.perf_counter()
         response, _ = request("GET", "/review/next/")
@@ -113,6 +120,8 @@ def annotator(
         if item >= WARM_UP_ITEMS:  # a server process's first requests load Django
             out["claim_ms"].append((claimed - started) * 1000)
             out["approve_ms"].append((done - before) * 1000)
+            out["claim_server_ms"].append(server_ms(response) + server_ms(page))
+            out["approve_server_ms"].append(server_ms(answer))
         time.sleep(think_s)
 
 
@@ -163,7 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
                 break
             except OSError:
                 time.sleep(0.2)
-        out: dict = {"claim_ms": [], "approve_ms": [], "ids": []}
+        out: dict = {
+            "claim_ms": [], "approve_ms": [], "ids": [],
+            "claim_server_ms": [], "approve_server_ms": [],
+        }  # fmt: skip
         per = args.claims // args.annotators
         threads = [
             threading.Thread(target=annotator, args=(port, key, per, args.think_s, out))
@@ -191,6 +203,10 @@ def main(argv: list[str] | None = None) -> dict:
         "claim_page_p95_ms": percentile(out["claim_ms"], 0.95),
         "approve_p50_ms": percentile(out["approve_ms"], 0.5),
         "approve_p95_ms": percentile(out["approve_ms"], 0.95),
+        "server_claim_page_p50_ms": percentile(out["claim_server_ms"], 0.5),
+        "server_claim_page_p95_ms": percentile(out["claim_server_ms"], 0.95),
+        "server_approve_p50_ms": percentile(out["approve_server_ms"], 0.5),
+        "server_approve_p95_ms": percentile(out["approve_server_ms"], 0.95),
     }
 
 

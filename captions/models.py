@@ -258,6 +258,14 @@ class Caption(models.Model):
         related_name="+",
     )  # fmt: skip
     claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # The last person who approved, edited or rejected it, and when: on the row so the
+    # export and the API filter on them without reading the history (cleared when a
+    # revert puts the caption back to pending).
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    reviewed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,7 +21,17 @@ def has_role(user: Any, *roles: str) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name__in=roles).exists()
+    return not role_names(user).isdisjoint(roles)
+
+
+def role_names(user: Any) -> frozenset[str]:
+    """The user's groups, read once per user object: a page asks several times
+    (may review? is curator?), and the user object lives for one request."""
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._role_names = cached
+    return cached
 
 
 def may_review(user: Any) -> bool:

@@ -16,6 +16,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from captions.checks import check_caption
+from captions.json_lookups import ArrayHasElement
 from captions.models import Caption
 from verification.models import Revision
 from verification.roles import is_curator
@@ -72,11 +73,17 @@ class QueueFilter:
             captions = captions.filter(patch__scene_id=self.scene_id)
         if self.job_id:
             captions = captions.filter(job_id=self.job_id)
+        # ArrayHasElement, not JSON __contains: the latter is PostgreSQL-only and the
+        # zero-setup default runs on SQLite.
         if self.check:
-            captions = captions.filter(checks__contains=[{"check": self.check}])
+            captions = captions.filter(
+                ArrayHasElement("checks", key="check", value=self.check)
+            )
         if self.class_code:
             captions = captions.filter(
-                patch__landcover__overall__contains=[{"code": self.class_code}]
+                ArrayHasElement(
+                    "patch__landcover__overall", key="code", value=self.class_code
+                )
             )
         return captions
 
@@ -113,17 +120,17 @@ def queue_claim_next(
     candidates = candidates.order_by(*QUEUE_ORDER)
     if connection.vendor == "postgresql":
         with transaction.atomic():
-            caption = (
-                candidates.select_for_update(skip_locked=True, of=("self",))
-                .only("id")
-                .first()
-            )
+            caption = candidates.select_for_update(
+                skip_locked=True, of=("self",)
+            ).first()
             if caption is None:
                 return None
             Caption.objects.filter(pk=caption.pk).update(
                 claimed_by=user, claim_expires_at=now + CLAIM_TTL
             )
-        return Caption.objects.get(pk=caption.pk)
+        caption.claimed_by = user
+        caption.claim_expires_at = now + CLAIM_TTL
+        return caption
     # Without SKIP LOCKED: take the first candidate with a guarded update; if someone
     # else took it in between, the update changes nothing and the next one is tried.
     for caption_id in candidates.values_list("id", flat=True)[:20]:
@@ -193,6 +200,8 @@ def _apply(
             raise StaleVersion(caption)
         _require_may_change(caption, user)
         findings = check_caption(text, caption.patch.landcover)
+        now = timezone.now()
+        reviewed = status != Caption.Status.PENDING
         changed = Caption.objects.filter(pk=caption_id, version=version).update(
             status=status,
             text=text,
@@ -201,7 +210,9 @@ def _apply(
             version=F("version") + 1,
             claimed_by=None,
             claim_expires_at=None,
-            updated_at=timezone.now(),
+            reviewed_by=user if reviewed else None,
+            reviewed_at=now if reviewed else None,
+            updated_at=now,
         )
         if not changed:
             caption.refresh_from_db()

@@ -7,5 +7,6 @@ urlpatterns = [
     path("review/<int:caption_id>/", views.review, name="review"),
     path("review/<int:caption_id>/action/", views.review_action, name="review-action"),
     path("review/<int:caption_id>/renew/", views.review_renew, name="review-renew"),
+    path("review/<int:caption_id>/ahead/", views.review_ahead, name="review-ahead"),
     path("review/revert/<int:revision_id>/", views.review_revert, name="review-revert"),
 ]

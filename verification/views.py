@@ -251,6 +251,37 @@ def review_renew(request: HttpRequest, caption_id: int) -> JsonResponse:
 
 @login_required
 @require_POST
+def review_ahead(request: HttpRequest, caption_id: int) -> JsonResponse:
+    """Claim the caption after this one while the person still reads this one, so
+    the page can fetch its images and its page beforehand: after an action the next
+    caption appears at once. Asking again returns the same caption (a claim held
+    beside the current one comes first), so a person holds at most two."""
+    if not may_review(request.user):
+        return JsonResponse(
+            {"error": "only annotators and curators review"}, status=403
+        )
+    following = services.queue_claim_next(
+        user=request.user,
+        queue_filter=_queue_filter(request),
+        skip_ids=(*_skipped(request), caption_id),
+    )
+    if following is None:
+        return JsonResponse({"next": None})
+    patch = following.patch
+    return JsonResponse(
+        {
+            "next": {
+                "id": following.pk,
+                "url": reverse("review", args=[following.pk]) + _query(request),
+                "renew_url": reverse("review-renew", args=[following.pk]),
+                "images": [patch.rgb_preview.url, patch.landcover_preview.url],
+            }
+        }
+    )
+
+
+@login_required
+@require_POST
 def review_revert(request: HttpRequest, revision_id: int) -> HttpResponse:
     if not is_curator(request.user):
         raise PermissionDenied("only curators may revert")

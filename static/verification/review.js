@@ -5,9 +5,10 @@
 // Captions are untrusted text (an LLM wrote them): every caption, draft and server
 // message is put into the page as text nodes (textContent), never as HTML.
 //
-// No prefetching of the next caption: which caption comes next is decided by the
-// server when /review/next/ is requested (that request claims it), so the page cannot
-// know the next images in advance without claiming a second caption.
+// The next caption is claimed ahead (review-ahead) once this page is ready, and its
+// images and page are fetched in the background: after an action the browser goes
+// straight to it and shows it from its cache. Both claims are renewed while the page is
+// open.
 
 const RENEW_MS = 60_000;
 const HISTORY_KEY = "review-history"; // sessionStorage: captions acted on in this tab
@@ -25,6 +26,7 @@ const vocabulary = JSON.parse(document.getElementById("review-vocabulary").textC
 const startedAt = performance.now();
 
 const state = {
+  ahead: null, // {id, url, renew_url, images} of the caption claimed after this one
   version: caption.version,
   shownText: caption.text,
   busy: false,
@@ -309,7 +311,7 @@ async function act(action, extra = {}) {
   if (status === 200 && payload.ok) {
     clearDrafts();
     rememberReviewed(caption.id);
-    goTo(nextUrl(payload.next));
+    goTo(state.ahead ? state.ahead.url : nextUrl(payload.next));
     return;
   }
   setBusy(false);
@@ -631,7 +633,41 @@ function keepClaim() {
       window.clearInterval(timer);
       notify(`Your claim on this caption expired (${payload.error}); saving may be refused. Your draft stays in this browser.`, "warning");
     }
+    if (state.ahead) {
+      const renewed = await post(state.ahead.renew_url);
+      if (renewed.status !== 200) {
+        state.ahead = null; // lost it: the queue decides after the action
+      }
+    }
   }, RENEW_MS);
+}
+
+function prefetch(url, as) {
+  const link = document.createElement("link");
+  link.rel = "prefetch";
+  link.href = url;
+  if (as) {
+    link.as = as;
+  }
+  document.head.append(link);
+}
+
+async function claimAhead() {
+  if (root.dataset.holdsClaim !== "true") {
+    return; // looking back at an earlier caption: the queue is not involved
+  }
+  const { status, payload } = await post(root.dataset.aheadUrl + (root.dataset.query || ""));
+  if (status !== 200 || !payload.next) {
+    return;
+  }
+  state.ahead = payload.next;
+  for (const url of payload.next.images) {
+    const image = new Image();
+    image.decoding = "async";
+    image.src = url; // into the HTTP cache (the previews are cacheable for a day)
+  }
+  prefetch(payload.next.url, "document");
+  root.dataset.ahead = String(payload.next.id); // tests read which caption comes next
 }
 
 // ---- wiring ------------------------------------------------------------------------
@@ -669,6 +705,7 @@ function setUp() {
   restoreDraft();
   keepClaim();
   root.dataset.ready = "true"; // the keyboard works from here on (tests wait for it)
+  claimAhead();
 }
 
 setUp();

@@ -185,6 +185,33 @@ def test_annotator_approves_with_a_and_the_next_caption_appears(
     assert revision.seconds_spent is not None and revision.seconds_spent >= 0
 
 
+def test_the_next_caption_is_claimed_ahead_and_its_images_fetched_before_the_action(
+    new_context, alice, captions
+):
+    context = new_context()
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    page = log_in(context, "alice")
+    caption = caption_on(page)
+    root = page.locator("[data-review][data-ahead]")
+    expect(root).to_have_count(1)
+    ahead = Caption.objects.select_related("patch").get(
+        pk=int(root.get_attribute("data-ahead") or 0)
+    )
+    assert ahead.pk != caption.pk and ahead.claimed_by == alice
+    page.wait_for_function(
+        "names => names.every(name => performance.getEntriesByType('resource')"
+        ".some(entry => entry.name.endsWith(name) && entry.responseEnd > 0))",
+        arg=[ahead.patch.rgb_preview.url, ahead.patch.landcover_preview.url],
+    )
+
+    page.keyboard.press("a")
+
+    expect(page).to_have_url(re.compile(rf"/review/{ahead.pk}/$"))
+    ready(page)
+    assert any(url.endswith(ahead.patch.rgb_preview.url) for url in requested)
+
+
 def test_edit_with_e_and_save_with_ctrl_enter(new_context, alice, captions):
     page = log_in(new_context(), "alice")
     caption = caption_on(page)

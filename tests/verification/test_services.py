@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from captions.models import Caption
+from captions.models import Caption, Patch, Scene
 from tests.verification.conftest import TEXT, make_captions, make_user
 from verification import services
 from verification.models import Revision
@@ -198,3 +198,27 @@ def test_concurrent_claims_from_many_threads_never_give_a_caption_twice():
     assert duplicates == []
     assert len(claimed) == 300
     assert Caption.objects.filter(status="approved").count() == 300
+
+
+def test_a_curator_filter_narrows_the_queue_by_check_class_scene_and_job(carol):
+    failing, passing = make_captions(2, failing=1)
+    elsewhere = Scene.objects.create(
+        name="other-scene", source_kind="geotiff", image_path="/o.tif", status="ready"
+    )
+    Patch.objects.filter(pk=passing.patch_id).update(scene=elsewhere)
+
+    by_check = services.QueueFilter(check="x")
+    assert services.queue_claim_next(user=carol, queue_filter=by_check) == failing
+    services.claim_release(caption_id=failing.pk, user=carol)
+
+    # Water (80) is in both patches, cropland (40) in neither.
+    water, cropland = (
+        services.QueueFilter(class_code=80),
+        services.QueueFilter(class_code=40),
+    )
+    assert services.queue_claim_next(user=carol, queue_filter=cropland) is None
+    assert services.queue_claim_next(user=carol, queue_filter=water) is not None
+    Caption.objects.update(claimed_by=None, claim_expires_at=None)
+
+    by_scene = services.QueueFilter(scene_id=elsewhere.pk)
+    assert services.queue_claim_next(user=carol, queue_filter=by_scene) == passing
