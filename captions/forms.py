@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 
 from captions import services
+from captions.export import ExportFilters, export_filters_from
 from captions.generation import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
@@ -14,7 +15,7 @@ from captions.generation import (
     Selection,
 )
 from captions.llm.registry import BACKENDS
-from captions.models import Patch, PromptTemplate, Scene
+from captions.models import GenerationJob, Patch, PromptTemplate, Scene
 from captions.prompts import PromptSpec, validate_spec
 from captions.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 
@@ -315,3 +316,50 @@ class TemplateNewVersionForm(forms.Form):
         except ValueError as error:
             raise forms.ValidationError(str(error)) from None
         return cleaned
+
+
+class ReleaseCreateForm(forms.Form):
+    """The export's filters, for the admin's "Create a release" page."""
+
+    status = forms.ChoiceField(
+        choices=[
+            ("", "approved and edited"),
+            ("approved", "approved only"),
+            ("edited", "edited only"),
+        ],
+        required=False,
+    )
+    split = forms.ChoiceField(
+        choices=[("", "all splits"), *Patch.Split.choices], required=False
+    )
+    scene = forms.ModelChoiceField(
+        Scene.objects.filter(status=Scene.Status.READY).order_by("name"),
+        required=False,
+        empty_label="all scenes",
+    )
+    job = forms.ModelChoiceField(
+        GenerationJob.objects.order_by("-id"),
+        required=False,
+        empty_label="all jobs and imports",
+    )
+    reviewed_since = forms.DateTimeField(
+        required=False, help_text="Only pairs reviewed at or after this time (UTC)."
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
+        help_text="A line or two for the dataset card: what this release is for.",
+    )
+
+    def filters(self) -> ExportFilters:
+        values = self.cleaned_data
+        return export_filters_from(
+            {
+                "status": values["status"],
+                "split": values["split"],
+                "scene": values["scene"].pk if values["scene"] else None,
+                "job": values["job"].pk if values["job"] else None,
+                "reviewed_since": values["reviewed_since"],
+            }
+        )

@@ -319,3 +319,79 @@ class GenerationFailure(models.Model):
 
     def __str__(self) -> str:
         return f"Job {self.job_id} patch {self.patch_id}: {self.reason}"
+
+
+class Release(models.Model):
+    """A numbered, frozen snapshot of the verified pairs, built into files by a worker.
+
+    The pairs are frozen into `ReleaseItem`s when the build starts; the files are
+    written from them alone, so a rebuild gives the same bytes whatever was reviewed
+    since. Never changed once done (captions/releases.py owns every change).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        BUILDING = "building", "Building"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    number = models.PositiveIntegerField(unique=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    filters = models.JSONField(default=dict, blank=True, help_text="As exported")
+    description = models.TextField(blank=True, help_text="Shown in the dataset card")
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    pairs_total = models.PositiveIntegerField(default=0)
+    pairs_done = models.PositiveIntegerField(default=0)
+    images_total = models.PositiveIntegerField(default=0)
+    images_done = models.PositiveIntegerField(default=0)
+    # The data files with their sha256 and a summary of the images; the full list,
+    # one sha256 per image too, is the release's manifest.json.
+    manifest = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"Release {self.number}"
+
+
+class ReleaseItem(models.Model):
+    """A verified caption as it was when its release was frozen.
+
+    Only what a review can change is copied (status, text, reviewer, time); the rest
+    (patch, image, statistics, model, prompt) never changes once written. A caption
+    in a release cannot be deleted (PROTECT): the release would lose a pair.
+    """
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
+    caption = models.ForeignKey(Caption, on_delete=models.PROTECT, related_name="+")
+    split = models.CharField(max_length=8)
+    status = models.CharField(max_length=10)
+    text = models.TextField()
+    reviewer = models.CharField(max_length=150, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Of the revision that gave the caption its state (Revision.edit_distance).
+    edit_distance = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["release", "caption"], name="one_item_per_caption_per_release"
+            )
+        ]
+        # A release's files are written split by split in caption order.
+        indexes = [models.Index(fields=["release", "split", "caption"])]
+
+    def __str__(self) -> str:
+        return f"Release {self.release_id} caption {self.caption_id}"

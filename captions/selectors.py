@@ -1,8 +1,24 @@
 """Reads of the captions app, shaped once for pages, the API and commands."""
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from captions.models import GenerationJob
+from captions.export import (
+    ExportError,
+    ExportFilters,
+    ExportRecord,
+    footprint_of,
+    image_path,
+    iso_utc,
+)
+from captions.json_lookups import ArrayHasElement
+from captions.models import Caption, GenerationJob, Patch, ReleaseItem, Scene
+from verification.models import Revision
 
 
 def job_summary(job: GenerationJob) -> dict:
@@ -40,3 +56,269 @@ def job_summary(job: GenerationJob) -> dict:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+
+
+# --- REST API reads (captions/api/) --------------------------------------------------
+# A page of each list costs the same few queries whatever its size: the API tests pin
+# them (tests/captions/test_api_*.py).
+
+
+def scene_list() -> QuerySet[Scene]:
+    return Scene.objects.all()
+
+
+def patch_list() -> QuerySet[Patch]:
+    """Patches with their scene's name and the id and status of each caption."""
+    captions = Caption.objects.only("id", "patch_id", "status").order_by("id")
+    return Patch.objects.annotate(scene_name=F("scene__name")).prefetch_related(
+        # to_attr: a plain list per patch; through the related manager Django builds
+        # a queryset per row, a measurable share of a list page.
+        Prefetch("captions", queryset=captions, to_attr="caption_list")
+    )
+
+
+def patches_with_caption_status(
+    patches: QuerySet[Patch], *, status: str
+) -> QuerySet[Patch]:
+    """Patches with at least one caption in `status` (one row each, not one per
+    caption as a join would give)."""
+    return patches.filter(
+        Exists(Caption.objects.filter(patch=OuterRef("pk"), status=status))
+    )
+
+
+def patches_with_class(patches: QuerySet[Patch], *, code: int) -> QuerySet[Patch]:
+    """Patches where the WorldCover class `code` is present at all."""
+    return patches.filter(ArrayHasElement("landcover__overall", key="code", value=code))
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    """Longitude / latitude bounds; west > east crosses the antimeridian."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+
+def patches_intersecting(
+    patches: QuerySet[Patch], *, box: BoundingBox
+) -> QuerySet[Patch]:
+    """Patches whose footprint meets the box; patches without one never do."""
+    latitudes = Q(south__lte=box.north, north__gte=box.south)
+    if box.west <= box.east:
+        longitudes = Q(west__lte=box.east, east__gte=box.west)
+    else:
+        longitudes = Q(east__gte=box.west) | Q(west__lte=box.east)
+    return patches.filter(latitudes & longitudes)
+
+
+def caption_list(*, with_messages: bool = False) -> QuerySet[Caption]:
+    """Captions with their template, reviewer and revisions (newest first).
+
+    The prompt messages are left out of lists: a vision prompt carries its images.
+    """
+    revisions = Revision.objects.select_related("user")
+    captions = Caption.objects.select_related(
+        "template", "reviewed_by"
+    ).prefetch_related(
+        Prefetch("revisions", queryset=revisions, to_attr="revision_list")
+    )
+    return captions if with_messages else captions.defer("messages")
+
+
+def captions_failing_check(
+    captions: QuerySet[Caption], *, check: str
+) -> QuerySet[Caption]:
+    return captions.filter(ArrayHasElement("checks", key="check", value=check))
+
+
+def job_list() -> QuerySet[GenerationJob]:
+    return GenerationJob.objects.select_related("template", "created_by")
+
+
+# --- Export: the verified pairs, row by row (captions/export.py writes them) --------
+
+EXPORT_CHUNK_SIZE = 2000
+# Record field -> lookup from a Caption: one query with its joins, no per-row reads.
+_PAIR_LOOKUPS = {
+    "id": "id",
+    "patch_id": "patch_id",
+    "scene_id": "patch__scene_id",
+    "scene": "patch__scene__name",
+    "preview": "patch__rgb_preview",
+    "source_name": "patch__source_name",
+    "caption": "text",
+    "generated_caption": "generated_text",
+    "status": "status",
+    "split": "patch__split",
+    "west": "patch__west",
+    "south": "patch__south",
+    "east": "patch__east",
+    "north": "patch__north",
+    "model": "model",
+    "prompt_template": "template__name",
+    "prompt_version": "template__version",
+    "job": "job_id",
+    "source": "source",
+    "reviewer": "reviewed_by__username",
+    "reviewed_at": "reviewed_at",
+}
+# A release item froze what a review can change; the rest is read from its caption.
+_FROZEN_LOOKUPS = {
+    "id": "caption_id",
+    "caption": "text",
+    "status": "status",
+    "split": "split",
+    "reviewer": "reviewer",
+    "reviewed_at": "reviewed_at",
+}
+_RELEASE_LOOKUPS = {
+    name: _FROZEN_LOOKUPS.get(name, f"caption__{lookup}")
+    for name, lookup in _PAIR_LOOKUPS.items()
+}
+
+
+def export_filters_check(*, filters: ExportFilters) -> None:
+    """Refuse a scene or job id that does not exist (`ExportError`): an empty export
+    would not say that the id was wrong."""
+    if (
+        filters.scene is not None
+        and not Scene.objects.filter(pk=filters.scene).exists()
+    ):
+        raise ExportError(f"no scene with id {filters.scene}")
+    if (
+        filters.job is not None
+        and not GenerationJob.objects.filter(pk=filters.job).exists()
+    ):
+        raise ExportError(f"no job with id {filters.job}")
+
+
+def verified_captions(*, filters: ExportFilters) -> QuerySet[Caption]:
+    """The captions an export holds: approved or edited, never pending or rejected."""
+    captions = Caption.objects.filter(status__in=filters.statuses)
+    if filters.split is not None:
+        captions = captions.filter(patch__split=filters.split)
+    if filters.scene is not None:
+        captions = captions.filter(patch__scene_id=filters.scene)
+    if filters.job is not None:
+        captions = captions.filter(job_id=filters.job)
+    if filters.reviewed_since is not None:
+        captions = captions.filter(reviewed_at__gte=filters.reviewed_since)
+    return captions.order_by("id")
+
+
+def verified_pairs(
+    *,
+    filters: ExportFilters,
+    image_url_prefix: str = "",
+    with_landcover: bool = True,
+    chunk_size: int = EXPORT_CHUNK_SIZE,
+) -> Iterator[ExportRecord]:
+    """The verified pairs in caption id order, read in chunks from a database cursor.
+
+    `image_url_prefix` + a record's `image` is its URL (the export's image endpoint);
+    `with_landcover=False` leaves the statistics in the database (only jsonl has them).
+    """
+    rows = _pair_rows(
+        verified_captions(filters=filters), _PAIR_LOOKUPS,
+        "patch__landcover" if with_landcover else None, chunk_size,
+    )  # fmt: skip
+    for row in rows:
+        yield _export_record(row, image_url_prefix)
+
+
+def release_pairs(
+    *,
+    release_id: int,
+    split: str,
+    image_url_prefix: str = "",
+    chunk_size: int = EXPORT_CHUNK_SIZE,
+) -> Iterator[ExportRecord]:
+    """A release's pairs of one split, as frozen, in caption id order."""
+    items = ReleaseItem.objects.filter(release_id=release_id, split=split).order_by(
+        "caption_id"
+    )
+    rows = _pair_rows(items, _RELEASE_LOOKUPS, "caption__patch__landcover", chunk_size)
+    for row in rows:
+        yield _export_record(row, image_url_prefix)
+
+
+def _pair_rows(
+    queryset: QuerySet, lookups: dict[str, str], landcover: str | None,
+    chunk_size: int,
+) -> Iterator[dict]:  # fmt: skip
+    names, paths = list(lookups), list(lookups.values())
+    if landcover is not None:
+        # As text: the JSONL line copies it, with no decoding and encoding again.
+        queryset = queryset.annotate(
+            landcover_json=Cast(landcover, output_field=TextField())
+        )
+        names.append("landcover_json")
+        paths.append("landcover_json")
+    for row in queryset.values_list(*paths).iterator(chunk_size=chunk_size):
+        yield dict(zip(names, row, strict=True))
+
+
+def _export_record(row: dict, image_url_prefix: str) -> ExportRecord:
+    image = image_path(
+        scene_id=row["scene_id"], patch_id=row["patch_id"], preview_name=row["preview"]
+    )
+    return ExportRecord(
+        id=row["id"],
+        patch_id=row["patch_id"],
+        scene_id=row["scene_id"],
+        scene=row["scene"],
+        image=image,
+        image_url=image_url_prefix + image,
+        source_name=row["source_name"],
+        caption=row["caption"],
+        generated_caption=row["generated_caption"],
+        status=row["status"],
+        split=row["split"],
+        footprint=footprint_of(row["west"], row["south"], row["east"], row["north"]),
+        landcover_json=row.get("landcover_json"),
+        model=row["model"],
+        prompt_template=row["prompt_template"],
+        prompt_version=row["prompt_version"],
+        job=row["job"],
+        source=row["source"],
+        reviewer=row["reviewer"] or None,
+        reviewed_at=iso_utc(row["reviewed_at"]),
+    )
+
+
+class ReleaseImage(NamedTuple):
+    path: str  # image_path(), relative to the release
+    preview: str  # the preview's name in MEDIA_ROOT
+    landcover: dict
+
+
+def release_images(
+    *, release_id: int, chunk_size: int = EXPORT_CHUNK_SIZE
+) -> Iterator[ReleaseImage]:
+    """Each image of a release once, by scene then patch id."""
+    rows = (
+        ReleaseItem.objects.filter(release_id=release_id)
+        .order_by("caption__patch__scene_id", "caption__patch_id")
+        .values_list(
+            "caption__patch__scene_id",
+            "caption__patch_id",
+            "caption__patch__rgb_preview",
+            "caption__patch__landcover",
+        )
+        .iterator(chunk_size=chunk_size)
+    )
+    previous = None
+    for scene_id, patch_id, preview, landcover in rows:
+        # Sorted by patch: the captions of one patch come together, so skipping
+        # repeats needs no set of every patch seen.
+        if patch_id == previous:
+            continue
+        previous = patch_id
+        yield ReleaseImage(
+            image_path(scene_id=scene_id, patch_id=patch_id, preview_name=preview),
+            preview,
+            landcover or {},
+        )

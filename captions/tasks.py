@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from captions import generation, services
+from captions import generation, releases, services
 
 
 @shared_task(name="captions.ingest_scene", acks_late=True, reject_on_worker_lost=True)
@@ -17,3 +17,15 @@ def ingest_scene(scene_id: int) -> dict:
 def generate_chunk(job_id: int, index: int) -> None:
     """Safe to run twice: patches this job captioned or failed are skipped."""
     generation.job_run_chunk(job_id=job_id, index=index)
+
+
+@shared_task(name="captions.build_release", acks_late=True, reject_on_worker_lost=True)
+def build_release(release_id: int, rebuild: bool = False) -> dict:
+    """Safe to run twice: a done release returns at once, one that another worker is
+    building is left to it, and the files move into place only when whole."""
+    try:
+        release = releases.release_build(release_id=release_id, rebuild=rebuild)
+    except releases.ReleaseError as error:
+        # The release row carries the reason; the admin page and the API show it.
+        return {"release_id": release_id, "error": str(error)}
+    return {"release_id": release_id, "status": release.status}

@@ -37,6 +37,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "captions",
     "verification",
 ]
@@ -111,6 +115,50 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# --- REST API (chatearthnet_site/api.py) ------------------------------------------
+# Tokens for scripts and training code, the session for the browsable docs page; no
+# endpoint answers anonymously except the schema and its docs page.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "chatearthnet_site.api.IdCursorPagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),
+    "DEFAULT_FILTER_BACKENDS": ["chatearthnet_site.api.StrictFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "chatearthnet_site.api.json_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ChatEarthNet Studio API",
+    "DESCRIPTION": "Scenes, patches, captions, review, jobs, export and releases of "
+    "verified image-text datasets of the Earth.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page's Swagger UI from the installed package, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One name per choice set, whichever serializer or filter shows it.
+    "ENUM_NAME_OVERRIDES": {
+        "SceneStatusEnum": "captions.models.Scene.Status",
+        "CaptionStatusEnum": "captions.models.Caption.Status",
+        "JobStatusEnum": "captions.models.GenerationJob.Status",
+        "SplitEnum": "captions.models.Patch.Split",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "chatearthnet_site.api.document_error_responses",
+    ],
+}
+
 # --- Celery -----------------------------------------------------------------------
 # Zero-setup default: a broker on the file system, so `make worker` runs a real worker
 # with no server. Production: CELERY_BROKER_URL=redis://host:6379/0.
@@ -146,6 +194,9 @@ INGEST_ROOTS = env_list("INGEST_ROOTS", [])
 # GDAL's block cache defaults to 5% of RAM; a fixed cap keeps an ingest's memory flat
 # whatever the size of the scene.
 GDAL_CACHEMAX_MB = env_int("GDAL_CACHEMAX_MB", 64, minimum=8)
+# Built dataset releases (captions/releases.py). Not under MEDIA_ROOT: the media view
+# serves previews to anyone logged in, releases go out only through the API.
+RELEASES_ROOT = Path(env_str("RELEASES_ROOT", str(VAR_DIR / "releases")))
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 

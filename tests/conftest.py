@@ -11,6 +11,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from tests.api_data import make_api_world
+from tests.verification.conftest import make_user
+from verification.roles import ANNOTATOR, CONSUMER, CURATOR
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
 
@@ -125,3 +129,36 @@ def wait_for(
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- REST API personas and data (tests/api_data.py) ----------------------------------
+
+
+@pytest.fixture
+def fast_passwords(settings) -> None:
+    """A deliberately slow password hash costs 0.6 s a user; the API tests make
+    three users in each of a hundred tests and check no password's strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def annotator(db, fast_passwords):
+    """Anna annotates: she reviews captions, she does not read or export the data."""
+    return make_user("anna", ANNOTATOR)
+
+
+@pytest.fixture
+def curator(db, fast_passwords):
+    """Cora curates: everything, jobs included."""
+    return make_user("cora", CURATOR)
+
+
+@pytest.fixture
+def consumer(db, fast_passwords):
+    """Conrad trains models on the dataset: he reads and exports, he does not review."""
+    return make_user("conrad", CONSUMER)
+
+
+@pytest.fixture
+def api_world(media_root: Path, annotator, curator):
+    return make_api_world(media_root, annotator=annotator, curator=curator)

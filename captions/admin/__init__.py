@@ -1,5 +1,11 @@
 """The captions app's admin: one module per area, each registering its models."""
 
-from captions.admin import generated_captions, jobs, prompt_templates, scenes
+from captions.admin import (
+    generated_captions,
+    jobs,
+    prompt_templates,
+    releases,
+    scenes,
+)
 
-__all__ = ["generated_captions", "jobs", "prompt_templates", "scenes"]
+__all__ = ["generated_captions", "jobs", "prompt_templates", "releases", "scenes"]

@@ -1,0 +1,293 @@
+"""Generation jobs for curators: list, detail, plan, launch, cancel, retry failed.
+
+The same services as the admin's job pages (`captions.generation`, see
+captions/admin/jobs.py): a launch checks the backend and writes the job and its chunks,
+which are queued once the transaction commits. A refused launch is a 400 with the
+service's reason; cancelling or retrying a job in the wrong state is a 409.
+
+Bodies are JSON only (`parser_classes`): a form adds nothing for a script, and Django
+answers a multipart form with too many fields with an HTML page, not JSON.
+"""
+
+import math
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from captions import generation, selectors
+from captions.api.filters import MAX_ID, JobFilter
+from captions.forms import DEFAULT_TEMPLATE_NAME
+from captions.llm.registry import BACKENDS
+from captions.models import GenerationJob, Patch, Scene
+from chatearthnet_site.api import IsCurator
+
+
+class SelectionSerializer(serializers.Serializer):
+    scene_ids = serializers.ListField(child=serializers.IntegerField())
+    splits = serializers.ListField(child=serializers.CharField())
+    only_uncaptioned = serializers.BooleanField()
+    limit = serializers.IntegerField(allow_null=True)
+
+
+class JobSerializer(serializers.Serializer):
+    """A job as `captions.selectors.job_summary` shapes it (the admin's progress
+    JSON): counts, rate, ETA, tokens and cost."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=GenerationJob.Status.choices)
+    backend = serializers.CharField()
+    base_url = serializers.CharField()
+    model = serializers.CharField()
+    template = serializers.CharField(help_text="e.g. 'chatearthnet-text v1'")
+    selection = SelectionSerializer()
+    options = serializers.DictField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    rate_per_s = serializers.FloatField(allow_null=True)
+    eta_s = serializers.FloatField(allow_null=True)
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+    estimated_cost = serializers.FloatField(allow_null=True, help_text="USD")
+    actual_cost = serializers.FloatField(help_text="USD")
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance: GenerationJob) -> Any:
+        return super().to_representation(selectors.job_summary(instance))
+
+
+def _finite(value: float | None) -> None:
+    if value is not None and not math.isfinite(value):
+        raise serializers.ValidationError("give a finite number")
+
+
+class LaunchInputSerializer(serializers.Serializer):
+    """The admin's "Launch a job" form (captions/forms.py JobLaunchForm)."""
+
+    scenes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        max_length=1000,
+        default=list,
+        help_text="Ids of ready scenes; empty: every ready scene.",
+    )
+    splits = serializers.ListField(
+        child=serializers.ChoiceField(choices=Patch.Split.choices),
+        max_length=len(Patch.Split.choices),
+        default=list,
+        help_text="Empty: every split.",
+    )
+    only_uncaptioned = serializers.BooleanField(
+        default=True, help_text="Skip patches that already have a caption."
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True
+    )
+    backend = serializers.ChoiceField(choices=BACKENDS, default="offline")
+    base_url = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, default=""
+    )
+    model = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Empty: "
+        + ", ".join(f"{m} for {b}" for b, m in generation.DEFAULT_MODELS.items()),
+    )
+    template = serializers.CharField(
+        max_length=200,
+        default=DEFAULT_TEMPLATE_NAME,
+        help_text="Template name (its newest version) or name:version.",
+    )
+    include_rgb = serializers.BooleanField(default=False)
+    in_flight_per_worker = serializers.IntegerField(
+        min_value=1, max_value=10_000, default=generation.DEFAULT_IN_FLIGHT
+    )
+    chunk_size = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, default=generation.DEFAULT_CHUNK_SIZE
+    )
+    requests_per_minute = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True
+    )
+    tokens_per_minute = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True
+    )
+    price_in_per_million = serializers.FloatField(
+        min_value=0, required=False, allow_null=True, validators=[_finite]
+    )
+    price_out_per_million = serializers.FloatField(
+        min_value=0, required=False, allow_null=True, validators=[_finite]
+    )
+
+    def validate_scenes(self, scene_ids: list[int]) -> list[int]:
+        ready = set(
+            Scene.objects.filter(
+                pk__in=scene_ids, status=Scene.Status.READY
+            ).values_list("pk", flat=True)
+        )
+        missing = sorted(set(scene_ids) - ready)
+        if missing:
+            raise serializers.ValidationError(f"no ready scene with id {missing}")
+        return scene_ids
+
+
+def _service_arguments(values: dict) -> dict:
+    """The launch form's values as `job_plan` / `job_launch` take them."""
+    return {
+        "selection": generation.Selection(
+            scene_ids=tuple(values["scenes"]),
+            splits=tuple(values["splits"]),
+            only_uncaptioned=values["only_uncaptioned"],
+            limit=values.get("limit"),
+        ),
+        "backend": values["backend"],
+        "model": values["model"].strip()
+        or generation.DEFAULT_MODELS.get(values["backend"], ""),
+        "template": values["template"],
+        "options": generation.JobOptions(
+            in_flight_per_worker=values["in_flight_per_worker"],
+            requests_per_minute=values.get("requests_per_minute"),
+            tokens_per_minute=values.get("tokens_per_minute"),
+            price_in_per_million=values.get("price_in_per_million"),
+            price_out_per_million=values.get("price_out_per_million"),
+            include_rgb=values["include_rgb"],
+            chunk_size=values["chunk_size"],
+        ),
+    }
+
+
+class JobListApi(generics.ListAPIView):
+    permission_classes = [IsCurator]
+    filterset_class = JobFilter
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        return selectors.job_list()
+
+
+class JobDetailApi(generics.RetrieveAPIView):
+    permission_classes = [IsCurator]
+    serializer_class = JobSerializer
+    lookup_url_kwarg = "job_id"
+
+    def get_queryset(self):
+        return selectors.job_list()
+
+
+class JobPlanApi(APIView):
+    """What a launch would do (patches, tokens, cost), without writing a job."""
+
+    permission_classes = [IsCurator]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="JobPlan")
+    class OutputSerializer(serializers.Serializer):
+        template = serializers.CharField(help_text="e.g. 'chatearthnet-text v1'")
+        patch_count = serializers.IntegerField()
+        estimated_tokens_in = serializers.IntegerField()
+        estimated_tokens_out = serializers.IntegerField()
+        estimated_cost = serializers.FloatField(allow_null=True, help_text="USD")
+        example_messages = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="The chat messages of the first patch, exactly as they would be "
+            "sent.",
+        )
+
+    @extend_schema(request=LaunchInputSerializer, responses=OutputSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = LaunchInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        arguments = _service_arguments(serializer.validated_data)
+        try:
+            plan = generation.job_plan(**arguments)
+        except generation.GenerationError as error:
+            return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(self.OutputSerializer(plan).data)
+
+
+class JobLaunchApi(APIView):
+    """Launch a job: 201 with the job, queued for the workers once committed."""
+
+    permission_classes = [IsCurator]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=LaunchInputSerializer, responses={201: JobSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = LaunchInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            job = generation.job_launch(
+                **_service_arguments(serializer.validated_data),
+                base_url=serializer.validated_data["base_url"],
+                user=request.user,
+            )
+        except generation.GenerationError as error:
+            return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            JobSerializer(job).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("api-job-detail", args=[job.pk])},
+        )
+
+
+class JobCancelApi(APIView):
+    """Ask a queued or running job to stop; 409 if it is not running."""
+
+    permission_classes = [IsCurator]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=None,
+        responses={200: JobSerializer, 409: OpenApiResponse(description="not running")},
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job = get_object_or_404(selectors.job_list(), pk=job_id)
+        if not generation.job_cancel(job_id=job.pk):
+            return Response(
+                {"error": f"job {job.pk} is {job.status}: nothing to cancel"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        job.refresh_from_db()
+        return Response(JobSerializer(job).data)
+
+
+class JobRetryFailedApi(APIView):
+    """Queue again the patches of an ended job that have no caption."""
+
+    permission_classes = [IsCurator]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="JobRetried")
+    class OutputSerializer(serializers.Serializer):
+        requeued = serializers.IntegerField(help_text="Patches queued again.")
+        job = JobSerializer()
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OutputSerializer,
+            409: OpenApiResponse(description="the job is still running"),
+        },
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job = get_object_or_404(selectors.job_list(), pk=job_id)
+        try:
+            count = generation.job_retry_failed(job_id=job.pk)
+        except generation.GenerationError as error:
+            return Response({"error": str(error)}, status=status.HTTP_409_CONFLICT)
+        job.refresh_from_db()
+        return Response(self.OutputSerializer({"requeued": count, "job": job}).data)

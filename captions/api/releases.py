@@ -1,0 +1,229 @@
+"""Releases: list and create (curators), detail with progress and manifest, and the
+files of a built release (docs/export.md)."""
+
+import mimetypes
+from pathlib import Path
+
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from django.utils._os import safe_join
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from captions import releases
+from captions.api.export import (
+    IMAGE_MEDIA_TYPES,
+    Conflict,
+    ErrorSerializer,
+    FileApi,
+    is_database_id,
+)
+from captions.export import (
+    SPLITS,
+    VERIFIED_STATUSES,
+    ExportError,
+    ExportFilters,
+    export_filters_from,
+)
+from captions.models import Release
+from chatearthnet_site.api import (
+    IsConsumerOrCurator,
+    ReadsForConsumersWritesForCurators,
+)
+
+# A release's data files are text; FileResponse would guess none for .jsonl.
+FILE_MEDIA_TYPES = {
+    ".jsonl": "application/x-ndjson",
+    ".json": "application/json",
+    ".csv": "text/csv",
+    ".md": "text/markdown",
+}
+
+FILE_RESPONSE_TYPES = sorted(
+    {
+        *FILE_MEDIA_TYPES.values(),
+        *IMAGE_MEDIA_TYPES.values(),
+        "application/octet-stream",
+    }
+)
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    url = serializers.SerializerMethodField()
+    files_url = serializers.SerializerMethodField(
+        help_text="Prefix of the files' URLs: add a path of the manifest."
+    )
+
+    class Meta:
+        model = Release
+        fields = [
+            "number", "status", "description", "filters", "pairs_total",
+            "pairs_done", "images_total", "images_done", "manifest", "error",
+            "created_by", "created_at", "frozen_at", "started_at", "finished_at",
+            "url", "files_url",
+        ]  # fmt: skip
+
+    def get_url(self, release: Release) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("api-release-detail", args=[release.number])
+        )
+
+    def get_files_url(self, release: Release) -> str:
+        return self.context["request"].build_absolute_uri(
+            releases.release_file_url_prefix(release.number)
+        )
+
+
+class ReleaseInputSerializer(serializers.Serializer):
+    """What to release: the export's filters, all optional, and a description."""
+
+    status = serializers.ChoiceField(
+        choices=VERIFIED_STATUSES, required=False, allow_null=True
+    )
+    split = serializers.ChoiceField(choices=SPLITS, required=False, allow_null=True)
+    scene = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    job = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    reviewed_since = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="ISO 8601 date or date-time, UTC unless an offset is given.",
+    )
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if isinstance(self.initial_data, dict):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: "not a release option" for name in unknown}
+                )
+        return attrs
+
+    def filters(self) -> ExportFilters:
+        values = {
+            name: self.validated_data.get(name)
+            for name in ("status", "split", "scene", "job", "reviewed_since")
+        }
+        try:
+            return export_filters_from(values)
+        except ExportError as error:
+            raise serializers.ValidationError({"filters": str(error)}) from None
+
+
+def release_or_404(number: int) -> Release:
+    release = (
+        Release.objects.select_related("created_by").filter(number=number).first()
+        if is_database_id(number)
+        else None
+    )
+    if release is None:
+        raise Http404(f"no release numbered {number}")
+    return release
+
+
+class ReleaseListApi(generics.ListAPIView):
+    permission_classes = [ReadsForConsumersWritesForCurators]
+    serializer_class = ReleaseSerializer
+
+    def get_queryset(self):
+        return Release.objects.select_related("created_by")
+
+    @extend_schema(
+        operation_id="release_create",
+        summary="Create a release (curators): queued, then built by a worker",
+        request=ReleaseInputSerializer,
+        responses={202: ReleaseSerializer, 400: ErrorSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        given = ReleaseInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        try:
+            release = releases.release_create(
+                filters=given.filters(),
+                user=request.user,
+                description=given.validated_data.get("description", ""),
+            )
+        except (ExportError, releases.ReleaseError) as error:
+            raise serializers.ValidationError({"filters": str(error)}) from None
+        body = ReleaseSerializer(release, context={"request": request}).data
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+        )
+
+
+class ReleaseDetailApi(generics.GenericAPIView):
+    permission_classes = [IsConsumerOrCurator]
+    serializer_class = ReleaseSerializer
+    # No list here: a detail takes no query parameters to check.
+    filter_backends: list = []
+    pagination_class = None
+
+    def get(self, request: Request, number: int) -> Response:
+        release = release_or_404(number)
+        return Response(self.get_serializer(release).data)
+
+
+class ReleaseFileApi(FileApi):
+    permission_classes = [IsConsumerOrCurator]
+
+    @extend_schema(
+        operation_id="release_file",
+        summary="A file of a built release, by its path in the manifest",
+        description=(
+            "The files are listed in the release's manifest (`manifest.json`, and "
+            "the data files in the release's `manifest`): the dataset card "
+            "`README.md`, every format per split, and `images/<scene id>/<patch "
+            "id>.<ext>`. 409 while the release is not done."
+        ),
+        responses={
+            **{
+                (200, media_type): OpenApiResponse(OpenApiTypes.BINARY)
+                for media_type in FILE_RESPONSE_TYPES
+            },
+            409: OpenApiResponse(
+                ErrorSerializer, description="The release is not built (yet)."
+            ),
+        },
+    )
+    def get(self, request: Request, number: int, name: str) -> FileResponse:
+        release = release_or_404(number)
+        if release.status != Release.Status.DONE:
+            raise Conflict(
+                f"release {release.number} is {release.status}: its files can be "
+                "downloaded once it is done"
+            )
+        path = _release_file(release.number, name)
+        media_type = FILE_MEDIA_TYPES.get(path.suffix) or (
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        )
+        response = FileResponse(
+            path.open("rb"),
+            content_type=media_type,
+            as_attachment=path.suffix in FILE_MEDIA_TYPES,
+            filename=path.name,
+        )
+        # A done release never changes.
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+        return response
+
+
+def _release_file(number: int, name: str) -> Path:
+    if any(part.startswith(".") for part in name.split("/")):
+        raise Http404(f"release {number} has no file {name}")
+    try:
+        path = Path(safe_join(releases.release_dir(number), name))
+    except SuspiciousFileOperation:
+        raise Http404(f"release {number} has no file {name}") from None
+    if not path.is_file():
+        raise Http404(f"release {number} has no file {name}")
+    return path

@@ -1,0 +1,400 @@
+"""The export formats of verified image-text pairs (DOMAIN.md section 7), as streams.
+
+Plain Python, no Django: a selector turns database rows into `ExportRecord`s one at a
+time, and a writer here turns each record into text as it comes. Nothing holds more
+than one record and one output chunk, so an export of any size runs in flat memory,
+whether it goes to an HTTP response, a file or a release.
+
+Every format names an image by the same relative path, `image_path()`:
+`images/<scene id>/<patch id>.<extension of the stored preview>`. A release stores
+its images under exactly these paths, so the files of a release find their images
+next to them, and the live export's URLs end with the same path.
+"""
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+# Caption.Status values of a verified pair (a test pins them to the model's).
+VERIFIED_STATUSES = ("approved", "edited")
+UNVERIFIED_STATUSES = ("pending", "rejected")
+SPLITS = ("train", "val", "test")
+FILTER_NAMES = ("status", "split", "scene", "job", "reviewed_since")
+LLAVA_PROMPT = "<image>\nDescribe this image."
+CHUNK_BYTES = 64 * 1024
+
+
+class ExportError(ValueError):
+    """Export options that cannot be used; the message says which and why."""
+
+
+# --- Records --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRecord:
+    """One verified pair with everything any format writes about it."""
+
+    id: int  # the caption's id
+    patch_id: int
+    scene_id: int
+    scene: str
+    image: str  # image_path(): relative, the same in every format and in releases
+    image_url: str
+    source_name: str  # the original tile's file name, if the patch was imported
+    caption: str  # the final text, after any edit
+    generated_caption: str  # what the model (or the imported file) wrote
+    status: str
+    split: str
+    footprint: dict | None  # {"west", "south", "east", "north"} in degrees
+    # The land-cover statistics (DOMAIN.md section 4) as the database returns their
+    # JSON text: the JSONL line takes them as they are, because decoding and encoding
+    # them again is most of an export's time. None when the format does not use them.
+    landcover_json: str | None
+    model: str
+    prompt_template: str | None
+    prompt_version: int | None
+    job: int | None
+    source: str
+    reviewer: str | None
+    reviewed_at: str | None  # ISO 8601, UTC
+
+
+def image_path(*, scene_id: int, patch_id: int, preview_name: str) -> str:
+    """Where an exported image lives, relative to the export: stable for a patch.
+
+    Ids, not names: a scene's name may hold any character, its id is a plain number,
+    and a patch id is unique across scenes, so two images never share a path.
+    """
+    extension = preview_name.rsplit(".", 1)[-1].lower() if "." in preview_name else ""
+    suffix = f".{extension}" if extension and "/" not in extension else ""
+    return f"images/{scene_id}/{patch_id}{suffix}"
+
+
+def iso_utc(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _dumps(value: Any) -> str:
+    # Compact, UTF-8 as is: captions are prose, and \uXXXX escapes only cost bytes.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- Writers ----------------------------------------------------------------------
+
+
+class ExportWriter:
+    """One format: text before the first record, per record, and after the last.
+
+    A writer is used for one stream only (the JSON arrays remember whether a record
+    came before, for the commas).
+    """
+
+    name: ClassVar[str]
+    media_type: ClassVar[str]
+    needs_landcover: ClassVar[bool] = False
+
+    def begin(self) -> str:
+        return ""
+
+    def item(self, record: ExportRecord) -> str:
+        raise NotImplementedError
+
+    def end(self) -> str:
+        return ""
+
+
+class JsonLinesWriter(ExportWriter):
+    """`jsonl`: one JSON object per line, every field of the record; the land-cover
+    statistics come last."""
+
+    name = "jsonl"
+    media_type = "application/x-ndjson"
+    needs_landcover = True
+
+    def item(self, record: ExportRecord) -> str:
+        if record.landcover_json is None:
+            raise ExportError("a jsonl export needs the land-cover statistics")
+        fields = _dumps(jsonl_object(record))
+        return f'{fields[:-1]},"landcover":{record.landcover_json}}}\n'
+
+
+def jsonl_object(record: ExportRecord) -> dict:
+    """A JSONL line's fields but the land-cover statistics, in their order."""
+    return {
+        "id": record.id,
+        "patch_id": record.patch_id,
+        "image": record.image,
+        "image_url": record.image_url,
+        "caption": record.caption,
+        "generated_caption": record.generated_caption,
+        "status": record.status,
+        "split": record.split,
+        "scene": record.scene,
+        "scene_id": record.scene_id,
+        "source_name": record.source_name,
+        "footprint": record.footprint,
+        "model": record.model,
+        "prompt_template": record.prompt_template,
+        "prompt_version": record.prompt_version,
+        "job": record.job,
+        "source": record.source,
+        "reviewer": record.reviewer,
+        "reviewed_at": record.reviewed_at,
+    }
+
+
+class JsonArrayWriter(ExportWriter):
+    """A JSON array written one element at a time, one element per line."""
+
+    media_type = "application/json"
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def begin(self) -> str:
+        return "["
+
+    def item(self, record: ExportRecord) -> str:
+        separator = ",\n" if self.written else "\n"
+        self.written += 1
+        return separator + _dumps(self.element(record))
+
+    def end(self) -> str:
+        return "\n]\n" if self.written else "]\n"
+
+    def element(self, record: ExportRecord) -> dict:
+        raise NotImplementedError
+
+
+class ChatEarthNetWriter(JsonArrayWriter):
+    """`chatearthnet`: ChatEarthNet's own layout, `[{"image", "caption"}, ...]`."""
+
+    name = "chatearthnet"
+
+    def element(self, record: ExportRecord) -> dict:
+        return {"image": record.image, "caption": record.caption}
+
+
+class LlavaWriter(JsonArrayWriter):
+    """`llava`: LLaVA's instruction-tuning layout, one human/gpt exchange per pair."""
+
+    name = "llava"
+
+    def element(self, record: ExportRecord) -> dict:
+        return {
+            "id": str(record.id),
+            "image": record.image,
+            "conversations": [
+                {"from": "human", "value": LLAVA_PROMPT},
+                {"from": "gpt", "value": record.caption},
+            ],
+        }
+
+
+class CsvWriter(ExportWriter):
+    """`csv`: id, image, caption, status, split; RFC 4180 quoting and line ends."""
+
+    name = "csv"
+    media_type = "text/csv"
+    HEADER = ("id", "image", "caption", "status", "split")
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer)
+
+    def begin(self) -> str:
+        return self._row(self.HEADER)
+
+    def item(self, record: ExportRecord) -> str:
+        return self._row(
+            (record.id, record.image, record.caption, record.status, record.split)
+        )
+
+    def _row(self, values: Iterable[object]) -> str:
+        self.writer.writerow(values)
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return text
+
+
+WRITERS: dict[str, type[ExportWriter]] = {
+    writer.name: writer
+    for writer in (JsonLinesWriter, ChatEarthNetWriter, LlavaWriter, CsvWriter)
+}
+EXPORT_FORMATS = tuple(WRITERS)
+
+
+def export_needs_landcover(*export_formats: str) -> bool:
+    """Whether any of these formats writes the land-cover statistics (so that the
+    others need not read them from the database)."""
+    return any(WRITERS[name].needs_landcover for name in export_formats)
+
+
+def writer_for(export_format: str) -> ExportWriter:
+    try:
+        return WRITERS[export_format]()
+    except KeyError:
+        raise ExportError(
+            f"unknown format {export_format!r}; choose one of "
+            f"{', '.join(EXPORT_FORMATS)}"
+        ) from None
+
+
+def export_chunks(
+    export_format: str,
+    records: Iterable[ExportRecord],
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[bytes]:
+    """The whole file of `export_format` over `records`, in UTF-8 chunks of about
+    `chunk_bytes` (one record at a time in memory, whatever their number)."""
+    writer = writer_for(export_format)
+    pieces: list[str] = [writer.begin()]
+    size = len(pieces[0])
+    for record in records:
+        piece = writer.item(record)
+        pieces.append(piece)
+        size += len(piece)
+        if size >= chunk_bytes:
+            yield "".join(pieces).encode()
+            pieces, size = [], 0
+    pieces.append(writer.end())
+    yield "".join(pieces).encode()
+
+
+def export_file_name(export_format: str, split: str | None) -> str:
+    """The file name of a format for a split (or all splits): the same in a release
+    and in the export's Content-Disposition."""
+    stem = split or "all"
+    return {
+        "jsonl": f"{stem}.jsonl",
+        "csv": f"{stem}.csv",
+        "chatearthnet": f"chatearthnet_{stem}.json",
+        "llava": f"llava_{stem}.json",
+    }[export_format]
+
+
+# --- Filters --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which verified pairs to export; every filter is optional."""
+
+    status: str | None = None  # approved or edited; both when None
+    split: str | None = None
+    scene: int | None = None  # scene id
+    job: int | None = None  # generation job id
+    reviewed_since: dt.datetime | None = None  # aware; reviewed at or after
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return (self.status,) if self.status else VERIFIED_STATUSES
+
+    def as_json(self) -> dict:
+        return {
+            "status": self.status,
+            "split": self.split,
+            "scene": self.scene,
+            "job": self.job,
+            "reviewed_since": iso_utc(self.reviewed_since),
+        }
+
+
+def export_filters_from(values: Mapping[str, Any]) -> ExportFilters:
+    """Filters from query parameters, command options or a stored release.
+
+    Missing, None and empty values mean "no filter"; anything else must be valid,
+    and a name that is not a filter is refused (a typo would otherwise export
+    everything). Raises `ExportError`.
+    """
+    unknown = sorted(set(values) - set(FILTER_NAMES))
+    if unknown:
+        raise ExportError(
+            f"unknown filter {', '.join(unknown)}; filters are "
+            f"{', '.join(FILTER_NAMES)}"
+        )
+    given = {name: value for name, value in values.items() if value not in (None, "")}
+    return ExportFilters(
+        status=_status(given.get("status")),
+        split=_choice("split", given.get("split"), SPLITS),
+        scene=_id("scene", given.get("scene")),
+        job=_id("job", given.get("job")),
+        reviewed_since=_moment("reviewed_since", given.get("reviewed_since")),
+    )
+
+
+def _status(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value in UNVERIFIED_STATUSES:
+        raise ExportError(
+            f"status {value!r} is never exported: only verified pairs are "
+            f"({' or '.join(VERIFIED_STATUSES)})"
+        )
+    return _choice("status", value, VERIFIED_STATUSES)
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if value not in choices:
+        raise ExportError(f"{name} {value!r} is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _id(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ExportError(f"{name} must be a positive integer id")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        raise ExportError(f"{name} {value!r} is not an id (a positive integer)")
+    if not 1 <= number < 2**63:
+        raise ExportError(f"{name} {value!r} is not an id (a positive integer)")
+    return number
+
+
+def _moment(name: str, value: Any) -> dt.datetime | None:
+    """An ISO 8601 date or date-time; a date is midnight UTC, no offset means UTC."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time())
+    else:
+        text = str(value).strip()
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ExportError(
+                f"{name} {value!r} is not an ISO 8601 date or date-time, e.g. "
+                "2026-11-27 or 2026-11-27T08:30:00Z (in a URL, write + as %2B)"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ExportError(f"{name} {value!r} is out of range") from None
+
+
+def footprint_of(
+    west: float | None, south: float | None, east: float | None, north: float | None
+) -> dict | None:
+    if None in (west, south, east, north):
+        return None
+    return {"west": west, "south": south, "east": east, "north": north}

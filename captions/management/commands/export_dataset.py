@@ -1,0 +1,124 @@
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
+
+from captions.export import (
+    EXPORT_FORMATS,
+    SPLITS,
+    VERIFIED_STATUSES,
+    ExportError,
+    ExportRecord,
+    export_chunks,
+    export_filters_from,
+    export_needs_landcover,
+)
+from captions.models import Scene
+from captions.selectors import export_filters_check, verified_pairs
+
+
+class Command(BaseCommand):
+    help = (
+        "Write the verified pairs (approved or edited) in a training format: the same "
+        "bytes as GET /api/v1/export/ with the same options."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+        parser.add_argument(
+            "--out", required=True, help="File to write, or - for standard output"
+        )
+        parser.add_argument("--status", choices=VERIFIED_STATUSES)
+        parser.add_argument(
+            "--split", choices=SPLITS, help="Required for --format chatearthnet"
+        )
+        parser.add_argument("--scene", help="Scene id or name")
+        parser.add_argument("--job", help="Generation job id")
+        parser.add_argument(
+            "--reviewed-since", help="ISO 8601 date or date-time (UTC by default)"
+        )
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="Server URL for the image URLs, e.g. https://studio.example.org "
+            "(default: paths only, /api/v1/export/images/...)",
+        )
+
+    def handle(self, *args, **options) -> None:
+        export_format = options["format"]
+        try:
+            filters = export_filters_from(
+                {
+                    "status": options["status"],
+                    "split": options["split"],
+                    "scene": self._scene_id(options["scene"]),
+                    "job": options["job"],
+                    "reviewed_since": options["reviewed_since"],
+                }
+            )
+            if export_format == "chatearthnet" and filters.split is None:
+                raise ExportError(
+                    "--format chatearthnet needs --split: ChatEarthNet's files hold "
+                    "one split each"
+                )
+            export_filters_check(filters=filters)
+        except ExportError as error:
+            raise CommandError(str(error)) from None
+        prefix = options["base_url"].rstrip("/") + reverse("api-export")
+        records = verified_pairs(
+            filters=filters,
+            image_url_prefix=prefix,
+            with_landcover=export_needs_landcover(export_format),
+        )
+        counted = _Counted(records)
+        chunks = export_chunks(export_format, counted)
+        if options["out"] == "-":
+            for chunk in chunks:
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return
+        size = _write_file(Path(options["out"]), chunks)
+        self.stderr.write(
+            f"{counted.count:,} pairs written to {options['out']} ({size:,} bytes)."
+        )
+
+    def _scene_id(self, value: str | None) -> str | None:
+        if value is None or value.isdigit():
+            return value
+        scene_id = Scene.objects.filter(name=value).values_list("pk", flat=True).first()
+        if scene_id is None:
+            raise CommandError(f"no scene named {value!r}")
+        return str(scene_id)
+
+
+class _Counted:
+    def __init__(self, records: Iterator[ExportRecord]) -> None:
+        self.records = records
+        self.count = 0
+
+    def __iter__(self) -> Iterator[ExportRecord]:
+        for record in self.records:
+            self.count += 1
+            yield record
+
+
+def _write_file(path: Path, chunks: Iterator[bytes]) -> int:
+    """Write beside the target, then rename: an interrupted export leaves no half
+    file under the name a training script reads."""
+    partial = path.with_name(path.name + ".partial")
+    size = 0
+    try:
+        with partial.open("wb") as output:
+            for chunk in chunks:
+                output.write(chunk)
+                size += len(chunk)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return size

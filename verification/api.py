@@ -1,0 +1,213 @@
+"""The review queue through the API: claim the next caption, act on it, keep the claim.
+
+The same services as the review page (verification/views.py): a claim is a lease on
+the caption, every save names the version the reviewer started from, and a stale
+version is a 409 carrying the caption as it is now. Annotators and curators only.
+
+The page remembers skipped captions in the session; an API client has none, so it
+sends the ids it skipped in `skip_ids` of its next claim. Bodies are JSON only, as in
+captions/api/jobs.py.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from captions.api.filters import MAX_ID
+from captions.models import Caption
+from chatearthnet_site.api import IsReviewer
+from verification import selectors, services
+from verification.roles import is_curator
+from verification.serializers import ReviewCaptionSerializer, ReviewConflictSerializer
+
+SKIP_IDS_KEPT = 50  # as many as the page keeps in the session
+
+
+def _caption_out(caption: Caption, request: Request) -> dict:
+    return ReviewCaptionSerializer(caption, context={"request": request}).data
+
+
+class ReviewNextApi(APIView):
+    """Claim the next caption of the queue: 200 with it, 204 when nothing is left.
+
+    A caption the caller still holds comes back first, so asking twice never takes a
+    second one. Curators may narrow the queue to a scene or a job.
+    """
+
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewNext")
+    class InputSerializer(serializers.Serializer):
+        skip_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+            max_length=SKIP_IDS_KEPT,
+            default=list,
+            help_text="Captions the caller skipped and does not want again now.",
+        )
+        scene = serializers.IntegerField(
+            min_value=1, max_value=MAX_ID, required=False, help_text="Curators only."
+        )
+        job = serializers.IntegerField(
+            min_value=1, max_value=MAX_ID, required=False, help_text="Curators only."
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: ReviewCaptionSerializer,
+            204: OpenApiResponse(description="The queue is empty: nothing to review."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        queue_filter = None
+        if "scene" in values or "job" in values:
+            if not is_curator(request.user):
+                raise exceptions.PermissionDenied("only curators narrow the queue")
+            queue_filter = services.QueueFilter(
+                scene_id=values.get("scene"), job_id=values.get("job")
+            )
+        caption = services.queue_claim_next(
+            user=request.user,
+            queue_filter=queue_filter,
+            skip_ids=tuple(values["skip_ids"]),
+        )
+        if caption is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(_caption_out(caption, request))
+
+
+class ReviewActionApi(APIView):
+    """approve / edit / reject / skip one caption, naming the version it started from.
+
+    Annotators act on captions they hold (claimed through review/next/); curators on
+    any. `skip` gives the claim back and needs no version.
+    """
+
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewAction")
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=["approve", "edit", "reject", "skip"])
+        version = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_ID,
+            required=False,
+            help_text="The caption's version the reviewer started from (all but skip).",
+        )
+        # Whitespace and length are the service's to judge, as on the page.
+        text = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            trim_whitespace=False,
+            help_text="The edited caption (edit).",
+        )
+        reason = serializers.CharField(
+            required=False, allow_blank=True, help_text="Why it is rejected (reject)."
+        )
+        seconds_spent = serializers.FloatField(
+            min_value=0, max_value=24 * 3600, required=False, allow_null=True
+        )
+
+        def validate(self, values: dict) -> dict:
+            action = values["action"]
+            if action != "skip" and "version" not in values:
+                raise serializers.ValidationError(
+                    {"version": "send the caption's version you started from"}
+                )
+            if action == "edit" and "text" not in values:
+                raise serializers.ValidationError({"text": "send the edited text"})
+            if action == "reject" and "reason" not in values:
+                raise serializers.ValidationError({"reason": "say why"})
+            return values
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: ReviewCaptionSerializer,
+            409: OpenApiResponse(
+                ReviewConflictSerializer,
+                description="A stale version (with the current caption), or not "
+                "the caller's claim.",
+            ),
+        },
+    )
+    def post(self, request: Request, caption_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        try:
+            caption = self._act(request, caption_id, values)
+        except Caption.DoesNotExist:
+            raise exceptions.NotFound("no such caption") from None
+        except services.StaleVersion as stale:
+            return Response(
+                {
+                    "error": stale.message,
+                    "current": _caption_out(stale.caption, request),
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        except services.ReviewError as error:
+            return Response({"error": error.message}, status=error.status)
+        return Response(_caption_out(caption, request))
+
+    def _act(self, request: Request, caption_id: int, values: dict) -> Caption:
+        action = values["action"]
+        if action == "skip":
+            services.claim_release(caption_id=caption_id, user=request.user)
+            return selectors.caption_for_review(caption_id)
+        common: dict[str, Any] = {
+            "caption_id": caption_id,
+            "user": request.user,
+            "version": values["version"],
+            "seconds_spent": values.get("seconds_spent"),
+        }
+        if action == "approve":
+            return services.caption_approve(**common)
+        if action == "edit":
+            return services.caption_edit(**common, text=values["text"])
+        return services.caption_reject(**common, reason=values["reason"])
+
+
+class ReviewRenewApi(APIView):
+    """Extend the caller's claim on a caption (claims last five minutes)."""
+
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="ReviewClaim")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        claim_expires_at = serializers.DateTimeField()
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OutputSerializer,
+            409: OpenApiResponse(
+                ReviewConflictSerializer, description="Not claimed by the caller."
+            ),
+        },
+    )
+    def post(self, request: Request, caption_id: int) -> Response:
+        try:
+            expires = services.claim_renew(caption_id=caption_id, user=request.user)
+        except services.ReviewError as error:
+            return Response({"error": error.message}, status=error.status)
+        return Response(
+            self.OutputSerializer({"id": caption_id, "claim_expires_at": expires}).data
+        )
