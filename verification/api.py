@@ -30,6 +30,7 @@ from verification.roles import is_curator
 from verification.serializers import ReviewCaptionSerializer, ReviewConflictSerializer
 
 SKIP_IDS_KEPT = 50  # as many as the page keeps in the session
+FILTER_FIELDS = frozenset({"scene", "job", "check", "landcover_class"})
 
 
 def _caption_out(caption: Caption, request: Request) -> dict:
@@ -40,7 +41,8 @@ class ReviewNextApi(APIView):
     """Claim the next caption of the queue: 200 with it, 204 when nothing is left.
 
     A caption the caller still holds comes back first, so asking twice never takes a
-    second one. Curators may narrow the queue to a scene or a job.
+    second one. Curators may narrow the queue as on the page: scene, job, failed check,
+    class present.
     """
 
     permission_classes = [IsReviewer]
@@ -60,6 +62,17 @@ class ReviewNextApi(APIView):
         job = serializers.IntegerField(
             min_value=1, max_value=MAX_ID, required=False, help_text="Curators only."
         )
+        check = serializers.CharField(
+            max_length=40,
+            required=False,
+            help_text="Curators only: captions failing this check, e.g. absent_class.",
+        )
+        landcover_class = serializers.IntegerField(
+            min_value=1,
+            max_value=255,
+            required=False,
+            help_text="Curators only: patches where this WorldCover class is present.",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -73,11 +86,14 @@ class ReviewNextApi(APIView):
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
         queue_filter = None
-        if "scene" in values or "job" in values:
+        if FILTER_FIELDS & set(values):
             if not is_curator(request.user):
                 raise exceptions.PermissionDenied("only curators narrow the queue")
             queue_filter = services.QueueFilter(
-                scene_id=values.get("scene"), job_id=values.get("job")
+                scene_id=values.get("scene"),
+                job_id=values.get("job"),
+                check=values.get("check", ""),
+                class_code=values.get("landcover_class"),
             )
         caption = services.queue_claim_next(
             user=request.user,

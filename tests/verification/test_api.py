@@ -85,6 +85,18 @@ def test_a_curator_may_narrow_the_queue_to_a_scene_or_a_job(alice, carol):
     assert "curators" in refused.json()["error"]
 
 
+def test_a_curator_may_narrow_the_queue_to_a_failed_check_or_a_class(alice, carol):
+    failing, _ = make_captions(2, failing=1)
+    assert claim(carol, check="x")["id"] == failing.pk
+    services.claim_release(caption_id=failing.pk, user=carol)
+    # Both patches hold water (80), none cropland (40).
+    cropland = token_client(carol).post(NEXT, {"landcover_class": 40}, format="json")
+    assert cropland.status_code == 204
+    assert claim(carol, landcover_class=80)["id"] == failing.pk
+    refused = token_client(alice).post(NEXT, {"check": "x"}, format="json")
+    assert refused.status_code == 403
+
+
 # --- acting -------------------------------------------------------------------------
 
 
