@@ -48,6 +48,7 @@ demo: migrate
 		echo "             annotator / annotator-pass (reviews: http://127.0.0.1:8000/review/next/)"; \
 		echo "             curator / curator-pass     (admin site, jobs, reverts, reviews)"; \
 		echo "             consumer / consumer-pass   (reads and exports through the API)"; \
+		echo "  API docs: http://127.0.0.1:8000/api/docs/  (a token: POST /api/v1/auth/token/ with username and password)"; \
 		echo "  A Celery worker runs beside the server (log: var/demo-worker.log)."; \
 		echo; \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000
