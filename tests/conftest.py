@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from tests.api_data import make_api_world
 from tests.verification.conftest import make_user
@@ -17,6 +18,14 @@ from verification.roles import ANNOTATOR, CONSUMER, CURATOR
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -129,6 +138,50 @@ def wait_for(
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- pages in a real browser: Debian's Chromium driven by Playwright ----------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Chromium for the whole session; a test that uses it is skipped without one."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's chromium is not at {CHROMIUM}")
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls in
+    # the test bodies would otherwise be refused as "called from an async context".
+    allowed_before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+    if allowed_before is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = allowed_before
+
+
+@pytest.fixture
+def new_context(
+    browser: Browser, live_server
+) -> Iterator[Callable[[], BrowserContext]]:
+    """Fresh browser contexts (own cookies and storage) on the live server."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": 1366, "height": 768}
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 # --- REST API personas and data (tests/api_data.py) ----------------------------------

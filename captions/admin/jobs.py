@@ -10,7 +10,7 @@ from django.contrib.admin.actions import delete_selected
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.forms import Script
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from captions import generation
 from captions.admin.chat_messages import chat_messages_html
+from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.admin.scenes import patch_thumbnails
 from captions.forms import JobLaunchForm
@@ -154,7 +155,7 @@ def _delete_ended_jobs(
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
+class GenerationJobAdmin(LiveProgressAdmin):
     list_display = [
         "job_number",
         "status_badge",
@@ -231,11 +232,6 @@ class GenerationJobAdmin(admin.ModelAdmin):
                 "launch/",
                 self.admin_site.admin_view(self.launch_view),
                 name="captions_generationjob_launch",
-            ),
-            path(
-                "<path:object_id>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="captions_generationjob_progress",
             ),
             path(
                 "<path:object_id>/cancel/",
@@ -436,11 +432,8 @@ class GenerationJobAdmin(admin.ModelAdmin):
             raise Http404("no such job")
         return job
 
-    def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
-        job = self._job_or_404(request, object_id)
-        if not self.has_view_permission(request, job):
-            raise PermissionDenied
-        return JsonResponse(job_summary(job))
+    def progress_json(self, job: GenerationJob) -> dict:
+        return job_summary(job)
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         job = self._job_or_404(request, object_id)

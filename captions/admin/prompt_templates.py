@@ -169,6 +169,7 @@ class PromptTemplateAdmin(ReadOnlyAdmin):
             "template_url": reverse(
                 "admin:captions_prompttemplate_change", args=[template.pk]
             ),
+            "has_view_permission": self.has_view_permission(request),
         }
         return TemplateResponse(
             request, "admin/captions/prompttemplate/new_version.html", context

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import Script
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from captions import releases
+from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.export import ExportError, export_filters_from, iso_utc
 from captions.forms import ReleaseCreateForm
@@ -65,21 +66,8 @@ def progress_text(release: Release) -> str:
     )
 
 
-def progress_json(release: Release) -> dict:
-    return {
-        "status": release.status,
-        "status_label": release.get_status_display(),
-        "frozen": release.frozen_at is not None,
-        "images_done": release.images_done,
-        "images_total": release.images_total,
-        "pairs_done": release.pairs_done,
-        "pairs_total": release.pairs_total,
-        "error": release.error,
-    }
-
-
 @admin.register(Release)
-class ReleaseAdmin(ReadOnlyAdmin):
+class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
     list_display = [
         "release_number",
         "status_badge",
@@ -128,11 +116,6 @@ class ReleaseAdmin(ReadOnlyAdmin):
                 "create/",
                 self.admin_site.admin_view(self.create_view),
                 name="captions_release_create",
-            ),
-            path(
-                "<path:object_id>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="captions_release_progress",
             ),
         ]
         return own + super().get_urls()
@@ -272,13 +255,17 @@ class ReleaseAdmin(ReadOnlyAdmin):
 
     # --- extra views --------------------------------------------------------------
 
-    def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
-        release = self.get_object(request, object_id)
-        if release is None:
-            raise Http404("no such release")
-        if not self.has_view_permission(request, release):
-            raise PermissionDenied
-        return JsonResponse(progress_json(release))
+    def progress_json(self, release: Release) -> dict:
+        return {
+            "status": release.status,
+            "status_label": release.get_status_display(),
+            "frozen": release.frozen_at is not None,
+            "images_done": release.images_done,
+            "images_total": release.images_total,
+            "pairs_done": release.pairs_done,
+            "pairs_total": release.pairs_total,
+            "error": release.error,
+        }
 
     def create_view(self, request: HttpRequest) -> HttpResponse:
         if not is_curator(request.user):

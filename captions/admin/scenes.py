@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import Script
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from captions import services
+from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.forms import SceneIngestForm
 from captions.landcover import CLASS_BY_CODE, REGION_NAMES
@@ -129,7 +130,7 @@ def _patches_of_scene_url(scene: Scene) -> str:
 
 
 @admin.register(Scene)
-class SceneAdmin(admin.ModelAdmin):
+class SceneAdmin(LiveProgressAdmin):
     list_display = [
         "name",
         "source",
@@ -200,11 +201,6 @@ class SceneAdmin(admin.ModelAdmin):
                 "ingest/",
                 self.admin_site.admin_view(self.ingest_view),
                 name="captions_scene_ingest",
-            ),
-            path(
-                "<path:object_id>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="captions_scene_progress",
             ),
             path(
                 "<path:object_id>/requeue/",
@@ -362,21 +358,14 @@ class SceneAdmin(admin.ModelAdmin):
 
     # --- extra views ------------------------------------------------------------------
 
-    def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
-        scene = self.get_object(request, object_id)
-        if scene is None:
-            raise Http404("no such scene")
-        if not self.has_view_permission(request, scene):
-            raise PermissionDenied
-        return JsonResponse(
-            {
-                "status": scene.status,
-                "status_label": scene.get_status_display(),
-                "patches_done": scene.patches_done,
-                "patches_total": scene.patches_total,
-                "error": scene.error,
-            }
-        )
+    def progress_json(self, scene: Scene) -> dict:
+        return {
+            "status": scene.status,
+            "status_label": scene.get_status_display(),
+            "patches_done": scene.patches_done,
+            "patches_total": scene.patches_total,
+            "error": scene.error,
+        }
 
     def requeue_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         scene = self.get_object(request, object_id)

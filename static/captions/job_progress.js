@@ -1,18 +1,16 @@
 // Live progress of generation jobs on their admin pages (the job list and a job page).
 //
-// Polls the progress endpoint (selectors.job_summary as JSON) of every widget marked
-// data-job-progress-url whose job is active, updates every value marked
-// data-job-live="<job id>" and the job's status badges, and reloads the page once a
-// job has ended, so its buttons, failures and error then come from the server.
+// Polls (progress_poll.js) the progress endpoint (selectors.job_summary as JSON) of
+// every widget marked data-job-progress-url whose job is active, updates every value
+// marked data-job-live="<job id>" and the job's status badges, and reloads the page
+// once a job has ended, so its buttons, failures and error then come from the server.
 //
 // The formatting here matches captions/admin/jobs.py (money_text, actual_cost_text,
 // duration_text, rate_text): a value looks the same before and after the first poll.
 
-const POLL_MS = 1500;
+import { pollProgress } from "./progress_poll.js";
+
 const ACTIVE = new Set(["queued", "running", "cancelling"]);
-// A login page instead of JSON (session expired) or a server that is down: give up
-// after a few tries rather than poll forever.
-const MAX_FAILURES = 5;
 
 const number = (value) => value.toLocaleString("en-US");
 
@@ -77,39 +75,15 @@ function render(summary) {
   }
 }
 
-async function fetchSummary(widget) {
-  const response = await fetch(widget.dataset.jobProgressUrl, {
-    headers: { Accept: "application/json" },
-    credentials: "same-origin",
-    redirect: "error",
-  });
-  if (!response.ok) {
-    throw new Error(`progress: HTTP ${response.status}`);
-  }
-  return response.json();
-}
-
-async function poll(widgets, failures) {
-  let summaries;
-  try {
-    summaries = await Promise.all(widgets.map(fetchSummary));
-  } catch (error) {
-    if (failures + 1 < MAX_FAILURES) {
-      setTimeout(() => poll(widgets, failures + 1), POLL_MS * 2);
-    }
-    return;
-  }
-  summaries.forEach(render);
-  if (summaries.some((summary) => !ACTIVE.has(summary.status))) {
-    window.location.reload();
-    return;
-  }
-  setTimeout(() => poll(widgets, 0), POLL_MS);
-}
-
-const activeWidgets = [
-  ...document.querySelectorAll("[data-job-progress-url]"),
-].filter((widget) => ACTIVE.has(widget.dataset.jobStatus));
-if (activeWidgets.length > 0) {
-  setTimeout(() => poll(activeWidgets, 0), POLL_MS);
-}
+pollProgress(
+  [...document.querySelectorAll("[data-job-progress-url]")].filter((widget) =>
+    ACTIVE.has(widget.dataset.jobStatus),
+  ),
+  {
+    url: (widget) => widget.dataset.jobProgressUrl,
+    // A job's values may stand outside its widget (the job page's fields): render
+    // finds them by the job id in the summary.
+    render: (widget, summary) => render(summary),
+    isActive: (summary) => ACTIVE.has(summary.status),
+  },
+);

@@ -4,15 +4,13 @@ Alice annotates; Bob is a curator, so he may open and save the caption Alice hol
 which is how two people come to save the same caption at once.
 """
 
-import os
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 from captions.checks import check_caption
 from captions.landcover import landcover_stats
@@ -22,54 +20,8 @@ from verification.models import Revision
 from verification.roles import ANNOTATOR, CURATOR, ensure_groups
 from verification.services import REJECT_REASONS
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls in the
-# test body would otherwise be refused as "called from an async context".
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TEXT = "Tree cover fills the top half of the image and water lies in the bottom half."
 SCRIPT_TEXT = "Tree cover and water. <script>window.__pwned = 1</script><b>bold</b>"
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not at {CHROMIUM}"
-)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_context(
-    browser: Browser, live_server
-) -> Iterator[Callable[[], BrowserContext]]:
-    """Fresh browser contexts (own cookies and storage) on the live server."""
-    contexts: list[BrowserContext] = []
-
-    def make() -> BrowserContext:
-        context = browser.new_context(
-            base_url=live_server.url, viewport={"width": 1366, "height": 768}
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def make_user(username: str, role: str):
