@@ -4,6 +4,7 @@ Machines here are noisy: every figure is a median, and each is set against a
 baseline measured in the same run.
 """
 
+import argparse
 import datetime as dt
 import os
 import platform
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_export  # noqa: E402
 import bench_generation  # noqa: E402
 import bench_ingest  # noqa: E402
 import bench_landcover  # noqa: E402
@@ -49,15 +51,57 @@ def postgres_url() -> str | None:
     return url if probe.returncode == 0 else None
 
 
-def main() -> None:
-    stats = bench_landcover.run()
+SECTIONS = ("landcover", "ingest", "generation", "review", "review_http", "export")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmarks and write docs/benchmarks.md.
+
+    `--only review_http,export` runs those alone and replaces only their sections of
+    the existing report (each section is one `## ` heading), keeping the others.
+    """
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    only = parser.parse_args(argv).only.split(",")
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; known: {SECTIONS}")
+    pg = postgres_url()
+    blocks: list[list[str]] = []
+    if "landcover" in only:
+        blocks.append(landcover_block(bench_landcover.run()))
+    if "ingest" in only:
+        blocks.append(ingest_block(pg))
+    if "generation" in only:
+        blocks.append(generation_block(pg))
+    if "review" in only and pg:
+        blocks.append(review_block(pg))
+    if "review_http" in only and pg:
+        review_http = bench_review_http.main(
+            ["--database-url", pg.rsplit("/", 1)[0] + "/bench_review",
+             "--captions", "200000", "--claims", "10000",
+             "--server-processes", str(os.cpu_count() or 2)]
+        )  # fmt: skip
+        blocks.append([REVIEW_HTTP_INTRO, review_http_row(review_http)])
+    if "export" in only and pg:
+        export = bench_export.main(
+            ["--database-url", pg.rsplit("/", 1)[0] + "/bench_export"]
+        )
+        blocks.append(export_block(export))
+    write_report(blocks, partial=len(only) < len(SECTIONS))
+
+
+def ingest_block(pg: str | None) -> list[str]:
     sys.argv = [sys.argv[0], "--sizes", os.environ.get("BENCH_SIZES", "2560,5120")]
     ingest_sqlite = bench_ingest.main()
-    pg = postgres_url()
     ingest_pg = None
     if pg:
         sys.argv += ["--database-url", pg, "--baseline-patches", "0"]
         ingest_pg = bench_ingest.main()
+    return ingest_lines(ingest_sqlite, ingest_pg)
+
+
+def generation_block(pg: str | None) -> list[str]:
     generation = [bench_generation.main([])]
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
     if pg and redis_answers(redis_url):
@@ -71,26 +115,23 @@ def main() -> None:
                 ]
             )
         )
-    review = []
-    if pg:
-        review_url = pg.rsplit("/", 1)[0] + "/bench_review"
-        review.append(
-            bench_review.main(["--database-url", review_url, "--sizes",
-                               "20000,200000", "--annotators", "1", "--claims", "400",
-                               "--think-s", "0"])
-        )  # fmt: skip
-        review.append(
-            bench_review.main(["--database-url", review_url, "--sizes", "200000",
-                               "--annotators", "20", "--claims", "2000",
-                               "--think-s", "1.0"])
-        )  # fmt: skip
-    review_http = None
-    if pg:
-        review_http = bench_review_http.main(
-            ["--database-url", pg.rsplit("/", 1)[0] + "/bench_review",
-             "--captions", "200000", "--claims", "2000"]
-        )  # fmt: skip
-    write_report(stats, ingest_sqlite, ingest_pg, generation, review, review_http)
+    lines = [GENERATION_INTRO]
+    for results in generation:
+        lines += generation_rows(results)
+    return lines
+
+
+def review_block(pg: str) -> list[str]:
+    review_url = pg.rsplit("/", 1)[0] + "/bench_review"
+    review = [
+        bench_review.main(["--database-url", review_url, "--sizes",
+                           "20000,200000", "--annotators", "1", "--claims", "400",
+                           "--think-s", "0"]),
+        bench_review.main(["--database-url", review_url, "--sizes", "200000",
+                           "--annotators", "20", "--claims", "2000",
+                           "--think-s", "1.0"]),
+    ]  # fmt: skip
+    return [REVIEW_INTRO, *review_rows(review)]
 
 
 def redis_answers(url: str) -> bool:
@@ -195,19 +236,28 @@ measures a single-process server, not a deployment with several worker processes
 
 
 REVIEW_HTTP_INTRO = """\
-Through a real server (`benchmarks/bench_review_http.py`): gunicorn with several worker
-processes on loopback, PostgreSQL, 20 annotators as client threads each with their own
-session, 1 s between items; latency at the client (two HTTP requests for claim + page),
-each annotator's first two items left out as warm-up:
+## The review queue through gunicorn (issue 4)
 
-| captions | people | servers | claims | dupl. | claim+page p50/p95 | approve p50/p95 |
-| --- | --- | --- | --- | --- | --- | --- |"""
+The same targets through a real server (`benchmarks/bench_review_http.py`): gunicorn
+with one worker process per core on loopback, PostgreSQL, 20 annotators as client
+threads each with their own session, 1 s between items, each annotator's first two
+items left out as warm-up. Server time is what the responses' Server-Timing header
+reports (the sum of the claim's and the page's); client time adds two loopback HTTP
+round trips and the client threads' own share of the cores (p50 / p95 each).
+
+| captions | people | servers | claims | dupl. | server: claim+page | approve |"""
+REVIEW_HTTP_INTRO += """ client: claim+page | approve |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |"""
 
 
 def review_http_row(run: dict) -> str:
     return (
         f"| {run['captions']:,} | {run['annotators']} | {run['server_processes']} | "
         f"{run['claims']} | **{run['duplicates']}** | "
+        f"{run['server_claim_page_p50_ms']:.0f} / "
+        f"**{run['server_claim_page_p95_ms']:.0f}** ms | "
+        f"{run['server_approve_p50_ms']:.0f} / "
+        f"**{run['server_approve_p95_ms']:.0f}** ms | "
         f"{run['claim_page_p50_ms']:.0f} / {run['claim_page_p95_ms']:.0f} ms | "
         f"{run['approve_p50_ms']:.0f} / {run['approve_p95_ms']:.0f} ms |"
     )
@@ -228,27 +278,16 @@ def review_rows(runs: list[dict]) -> list[str]:
     return rows
 
 
-def write_report(
-    stats: dict,
-    sqlite: dict,
-    postgres: dict | None,
-    generation: list[dict],
-    review: list[dict],
-    review_http: dict | None = None,
-) -> None:
+def landcover_block(stats: dict) -> list[str]:
     base = stats["bincount"]
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Measured {dt.date.today().isoformat()} on {machine()}, by `make bench`",
-        "(`benchmarks/run.py`). Timings on this machine vary by ±30% from run to run,",
-        "so each figure is a median and stands beside a baseline from the same run.",
-        "",
-        STATS_INTRO,
-    ]
+    lines = [STATS_INTRO]
     for name, seconds in stats.items():
         lines.append(f"| `{name}` | {seconds * 1e6:.0f} µs | {seconds / base:.2f} |")
-    lines += ["", INGEST_INTRO]
+    return lines
+
+
+def ingest_lines(sqlite: dict, postgres: dict | None) -> list[str]:
+    lines = [INGEST_INTRO]
     for label, results in (("SQLite", sqlite), ("PostgreSQL", postgres)):
         for key, value in (results or {}).items():
             if not isinstance(value, dict):
@@ -273,16 +312,91 @@ def write_report(
         f"Peak memory at {sizes[-1]}² vs {sizes[0]}² "
         f"({(sizes[-1] / sizes[0]) ** 2:.0f}× the pixels): **{growth:.2f}×**."
     )
-    lines += ["", GENERATION_INTRO]
-    for results in generation:
-        lines += generation_rows(results)
-    if review:
-        lines += ["", REVIEW_INTRO, *review_rows(review)]
-    if review_http:
-        lines += ["", REVIEW_HTTP_INTRO, review_http_row(review_http)]
-    lines.append("")
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return lines
+
+
+EXPORT_INTRO = """\
+## Export and list pages through a real server (issue 5)
+
+Targets: the JSONL export of 173,488 verified pairs in <= 20 s end to end through HTTP,
+the server process's peak memory <= 250 MB and the same (within 10%) at 20,000 and
+173,488 pairs; a list page in <= 50 ms at that size. `benchmarks/bench_export.py`:
+a fresh PostgreSQL database per size filled by `make_benchmark_data` (every pair
+verified), gunicorn with one worker process, a consumer with a token downloading
+over loopback; peak memory is the worker's VmHWM (Django's start-up included). The
+baseline of the same run builds the same records as one list and serialises them
+with one `json.dumps`, as the tools we replace do (ANCHORS.md). List pages: the
+default page (50), first and 50 cursors deep, 30 requests each, time at the client
+and the server's own (Server-Timing).
+
+| pairs | export s | MB sent | server peak | one json.dumps (baseline) |
+| --- | --- | --- | --- | --- |"""
+
+
+def export_block(runs: list[dict]) -> list[str]:
+    lines = [EXPORT_INTRO]
+    for run in runs:
+        export, naive = run["export"], run["naive"]
+        lines.append(
+            f"| {run['pairs']:,} | **{export['seconds']:.1f} s** | "
+            f"{export['bytes'] / 1e6:.0f} | **{export['server_peak_mb']:.0f} MB** | "
+            f"{naive['seconds']:.1f} s, {naive['peak_mb']:.0f} MB |"
+        )
+    small, large = runs[0]["export"], runs[-1]["export"]
+    lines += [
+        "",
+        f"Server peak memory at {runs[-1]['pairs']:,} vs {runs[0]['pairs']:,} pairs: "
+        f"**{large['server_peak_mb'] / small['server_peak_mb']:.2f}×**.",
+        "",
+        "| pairs | list | page | client p50 / p95 | server p50 / p95 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        for path, pages in run["pages"].items():
+            for depth, timing in pages.items():
+                lines.append(
+                    f"| {run['pairs']:,} | `{path}` | {depth} | "
+                    f"{timing['client_p50_ms']:.0f} / {timing['client_p95_ms']:.0f} ms "
+                    f"| {timing['server_p50_ms']:.0f} / "
+                    f"**{timing['server_p95_ms']:.0f}** ms |"
+                )
+    return lines
+
+
+HEADER = [
+    "# Benchmarks",
+    "",
+    "Measured by `make bench` (`benchmarks/run.py`); the last run's machine:",
+    "{machine}. Sections from earlier runs may come from another machine of the same",
+    "kind. Timings vary by ±30% from run to run, so each figure is a median and stands",
+    "beside a baseline from the same run; each section says the date it was measured.",
+    "",
+]
+
+
+def write_report(blocks: list[list[str]], *, partial: bool) -> None:
+    """Write the report; `partial`: replace only these sections of the old one."""
+    today = dt.date.today().isoformat()
+    for block in blocks:
+        heading, rest = block[0].split("\n", 1)
+        block[0] = f"{heading}\n\n_Measured {today}._\n{rest}"
+    path = ROOT / "docs" / "benchmarks.md"
+    sections: dict[str, str] = {}
+    order: list[str] = []
+    if partial and path.exists():
+        for chunk in path.read_text().split("\n## ")[1:]:
+            heading = "## " + chunk.split("\n", 1)[0]
+            sections[heading] = "## " + chunk.rstrip("\n")
+            order.append(heading)
+    for block in blocks:
+        heading = block[0].split("\n", 1)[0]
+        if heading not in sections:
+            order.append(heading)
+        sections[heading] = "\n".join(block)
+    header = "\n".join(HEADER).replace("{machine}", machine())
+    text = header + "\n" + "\n\n".join(sections[name] for name in order) + "\n"
+    path.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
