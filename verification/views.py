@@ -1,6 +1,8 @@
 """The annotator's pages: the queue, the review page and its JSON actions."""
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -24,6 +26,23 @@ SKIPPED_KEPT = 50
 def _require_reviewer(request: HttpRequest) -> None:
     if not may_review(request.user):
         raise PermissionDenied("only annotators and curators review captions")
+
+
+def _json_for_reviewers(
+    view: Callable[..., JsonResponse],
+) -> Callable[..., JsonResponse]:
+    """The JSON endpoints' role check: a 403 the page's script can show, not the
+    HTML error page `_require_reviewer` leads to."""
+
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if not may_review(request.user):
+            return JsonResponse(
+                {"error": "only annotators and curators review"}, status=403
+            )
+        return view(request, *args, **kwargs)
+
+    return checked
 
 
 def _skipped(request: HttpRequest) -> tuple[int, ...]:
@@ -173,12 +192,9 @@ def _seconds(body: dict) -> float | None:
 
 @login_required
 @require_POST
+@_json_for_reviewers
 def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
     """approve / edit / reject / skip, as JSON; 409 with the current text if stale."""
-    if not may_review(request.user):
-        return JsonResponse(
-            {"error": "only annotators and curators review"}, status=403
-        )
     try:
         body = _json_body(request)
         action = body.get("action")
@@ -237,11 +253,8 @@ def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
 
 @login_required
 @require_POST
+@_json_for_reviewers
 def review_renew(request: HttpRequest, caption_id: int) -> JsonResponse:
-    if not may_review(request.user):
-        return JsonResponse(
-            {"error": "only annotators and curators review"}, status=403
-        )
     try:
         expires = services.claim_renew(caption_id=caption_id, user=request.user)
     except services.ReviewError as error:
@@ -251,15 +264,12 @@ def review_renew(request: HttpRequest, caption_id: int) -> JsonResponse:
 
 @login_required
 @require_POST
+@_json_for_reviewers
 def review_ahead(request: HttpRequest, caption_id: int) -> JsonResponse:
     """Claim the caption after this one while the person still reads this one, so
     the page can fetch its images and its page beforehand: after an action the next
     caption appears at once. Asking again returns the same caption (a claim held
     beside the current one comes first), so a person holds at most two."""
-    if not may_review(request.user):
-        return JsonResponse(
-            {"error": "only annotators and curators review"}, status=403
-        )
     following = services.queue_claim_next(
         user=request.user,
         queue_filter=_queue_filter(request),
