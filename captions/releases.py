@@ -542,7 +542,7 @@ def dataset_card_lines(release: Release, classes: _ClassTotals) -> Iterator[str]
         yield ""
     yield (
         f"Verified image-text pairs (approved or edited by a person) frozen at "
-        f"{iso_utc(release.frozen_at)}, selected by: {_filters_text(release)}."
+        f"{iso_utc(release.frozen_at)}, selected by: {release_filters_text(release)}."
     )
     yield ""
     yield "## Pairs by split and status"
@@ -590,7 +590,8 @@ def _card_header(release: Release, splits: list[str]) -> Iterator[str]:
     yield ""
 
 
-def _filters_text(release: Release) -> str:
+def release_filters_text(release: Release) -> str:
+    """The filters a release was made from, in words (dataset card and admin)."""
     filters = export_filters_from(release.filters)
     parts = [
         f"status {filters.status}" if filters.status else "approved and edited",

@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 from captions import releases
 from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.export import ExportError, export_filters_from, iso_utc
+from captions.export import ExportError, iso_utc
 from captions.forms import ReleaseCreateForm
 from captions.models import Release
 from verification.roles import is_curator
@@ -170,18 +170,9 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
     @admin.display(description="selected by")
     def filters_text(self, release: Release) -> str:
         try:
-            filters = export_filters_from(release.filters)
+            return releases.release_filters_text(release)
         except ExportError:
             return str(release.filters)
-        parts = [
-            f"status {filters.status}" if filters.status else "approved and edited",
-            f"split {filters.split}" if filters.split else "all splits",
-            f"scene #{filters.scene}" if filters.scene else "all scenes",
-            f"job #{filters.job}" if filters.job else "all jobs and imports",
-        ]
-        if filters.reviewed_since:
-            parts.append(f"reviewed since {iso_utc(filters.reviewed_since)}")
-        return "; ".join(parts)
 
     @admin.display(description="frozen at")
     def frozen_at_text(self, release: Release) -> str:
