@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEMO_DIR := var/demo
+# Not under var/: ingest refuses files among the product's own (docs/security.md).
+DEMO_DIR := imagery/demo
 DEMO_SIZE ?= 2048
 DEMO_PASSWORD ?= demo-admin-pass
 PG_URL ?= postgres://postgres@127.0.0.1:5432/chatearthnet
@@ -12,6 +13,11 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/11
 .PHONY: install chromium demo test lint pytest-services pytest-default migrate worker serve bench clean
 
 install: $(STAMP)
+
+# DEBUG is off unless switched on (chatearthnet_site/settings.py); the development
+# targets switch it on, for themselves and what they run. `make migrate` and
+# `make worker` take the environment as it is, as production runs them.
+demo serve test lint pytest-services pytest-default bench: export DEBUG = 1
 
 # The browser tests drive Debian's Chromium (never `playwright install`, which
 # downloads a browser build of its own).

@@ -5,13 +5,14 @@ The endpoints themselves live with their apps (`captions/api.py`,
 `verification/api.py`); `chatearthnet_site/api_urls.py` puts them under /api/v1/.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import exceptions, permissions
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -92,6 +93,27 @@ class StrictFilterBackend(DjangoFilterBackend):
                 }
             )
         return super().filter_queryset(request, queryset, view)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """The base of every write endpoint's input: a key it does not know is a 400.
+
+    DRF drops unknown keys silently, so `{"scene": 3}` (for `scenes`) launched a job
+    over every scene; a typo must be refused, naming the keys it takes.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(sorted(self.fields)) or "none"
+                message = f"unknown key; this endpoint takes: {known}"
+                raise exceptions.ValidationError({key: [message] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class NoInputSerializer(StrictInputSerializer):
+    """For write endpoints that take no body: any key in one is refused."""
 
 
 def json_exception_handler(exc: Exception, context: dict) -> Response | None:

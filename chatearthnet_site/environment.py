@@ -5,6 +5,9 @@ with the variable's name, not fall back silently to a default.
 """
 
 import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -55,3 +58,71 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
             f"{name}={value!r} is not one of {', '.join(choices)}"
         )
     return value
+
+
+_RATE = re.compile(r"(\d+)/(second|minute|hour|day)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF's throttles read it: `120/minute`, `5/second`, ..."""
+    value = os.environ.get(name, default).strip()
+    match = _RATE.fullmatch(value)
+    if match is None or int(match.group(1)) < 1:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate such as 120/minute "
+            "(per second, minute, hour or day)"
+        )
+    return value
+
+
+def env_paths(name: str) -> list[Path]:
+    """A comma-separated list of absolute folders, resolved (symlinks followed)."""
+    paths = []
+    for item in env_list(name, []):
+        path = Path(item)
+        if not path.is_absolute():
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an absolute path")
+        paths.append(path.resolve())
+    return paths
+
+
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_llm_endpoints(name: str, default: dict[str, dict]) -> dict[str, dict]:
+    """LLM endpoints as `NAME URL [KEY_VARIABLE]`, separated by commas.
+
+    `openai https://api.openai.com/v1 OPENAI_API_KEY, local http://10.0.0.5:8000/v1`
+    gives {"openai": {"base_url": ..., "key_variable": "OPENAI_API_KEY"}, "local":
+    {"base_url": ..., "key_variable": ""}}. The key itself never sits in this value:
+    only the name of the variable (or of `<VARIABLE>_FILE`) that holds it.
+    """
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    endpoints: dict[str, dict] = {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        words = entry.split()
+        if len(words) not in (2, 3):
+            raise ImproperlyConfigured(
+                f"{name}: {entry!r} is not 'NAME URL [KEY_VARIABLE]'"
+            )
+        endpoint, url, key_variable = words[0], words[1], "".join(words[2:])
+        if not _ENDPOINT_NAME.fullmatch(endpoint):
+            raise ImproperlyConfigured(f"{name}: {endpoint!r} is not an endpoint name")
+        if endpoint in endpoints:
+            raise ImproperlyConfigured(f"{name}: {endpoint!r} is named twice")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ImproperlyConfigured(f"{name}: {url!r} is not an http(s) URL")
+        if key_variable and not _VARIABLE_NAME.fullmatch(key_variable):
+            raise ImproperlyConfigured(
+                f"{name}: {key_variable!r} is not an environment variable name"
+            )
+        endpoints[endpoint] = {"base_url": url, "key_variable": key_variable}
+    if not endpoints:
+        raise ImproperlyConfigured(f"{name} is set but names no endpoint")
+    return endpoints

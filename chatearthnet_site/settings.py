@@ -3,8 +3,13 @@
 The defaults run on a fresh checkout with no server at all: SQLite and a Celery broker
 on the file system, both under `var/`. Production sets DATABASE_URL (PostgreSQL) and
 CELERY_BROKER_URL (Redis); see the configuration table in README.md.
+
+`DEBUG` is off unless switched on (`make demo`, `make serve` and the tests do): a
+forgotten variable must not show Django's technical pages on a network. With it off,
+SECRET_KEY and INGEST_ROOTS must be set; docs/security.md lists the rest.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
@@ -15,19 +20,48 @@ from chatearthnet_site.environment import (
     env_choice,
     env_int,
     env_list,
+    env_llm_endpoints,
+    env_paths,
+    env_rate,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 # The fallback key only exists so that a fresh checkout runs; production must set one.
 _DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+# --- Behind HTTPS (what `manage.py check --deploy` asks for) ------------------------
+# Cookies are HTTPS-only whenever DEBUG is off; the redirect and HSTS are the
+# operator's to switch on, as they lock out a site served over plain HTTP.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# "HTTP_X_FORWARDED_PROTO,https" behind a proxy that sets that header (and strips a
+# client's own); empty: the connection itself says whether it is HTTPS.
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. "
+            "HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
+# How many proxies of the operator's stand in front of the web processes. 0: the
+# client's address is the connection's; n: the n-th address from the right of
+# X-Forwarded-For. Lockouts and throttles count per address, so a header a client
+# can forge must never be read when no proxy sets it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -36,6 +70,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -48,13 +84,36 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "chatearthnet_site.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Content-Security-Policy (django-csp) -------------------------------------------
+# Scripts and styles only from this site, never inline, never a third party. Inline
+# style *attributes* stay allowed: the pages colour land-cover swatches and bars with
+# them, and an attribute cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "chatearthnet_site.urls"
 WSGI_APPLICATION = "chatearthnet_site.wsgi.application"
@@ -96,9 +155,48 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Throttle counts; a local-memory cache counts per process, Redis across all of them.
+_cache_url = env_str("CACHE_URL", "")
+if _cache_url and not _cache_url.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(f"CACHE_URL={_cache_url!r} is not a redis:// URL")
+_CACHE_BACKENDS = "django.core.cache.backends"
+CACHES = {
+    "default": (
+        {"BACKEND": f"{_CACHE_BACKENDS}.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": f"{_CACHE_BACKENDS}.locmem.LocMemCache"}
+    )
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+
+# --- Password guessing (django-axes) ------------------------------------------------
+# Failed logins, on the login page, the admin's and /api/v1/auth/token/ alike, are
+# counted per username *and* address: after LOGIN_FAILURE_LIMIT of them that pair is
+# refused for LOGIN_LOCKOUT_MINUTES (0: until an admin unlocks it, see
+# docs/security.md). Counting per pair keeps one attacker from locking everyone out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+_lockout_minutes = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=0)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=_lockout_minutes) if _lockout_minutes else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if TRUSTED_PROXY_COUNT else ("REMOTE_ADDR",)
+)
+AXES_IPWARE_PROXY_ORDER = "right-most"
+# Logins that succeed are not logged a second time: the admin's log has them.
+AXES_DISABLE_ACCESS_LOG = True
+
+# API tokens (verification/tokens.py): stored hashed, dead when the password changes,
+# and expired after this many days (0: never).
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, minimum=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -123,6 +221,19 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # Per user once signed in, per address before (the token endpoint has its own,
+    # stricter scope). Counts live in the cache: set CACHE_URL to share them between
+    # web processes.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "verification.throttles.AddressRateThrottle",
+        "verification.throttles.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "address": env_rate("API_THROTTLE_ANON", "120/minute"),
+        "user": env_rate("API_THROTTLE_USER", "1200/minute"),
+        "auth": env_rate("API_THROTTLE_AUTH", "20/minute"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "chatearthnet_site.api.IdCursorPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),
@@ -188,15 +299,46 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Ingest -----------------------------------------------------------------------
 PREVIEW_FORMAT = env_choice("PREVIEW_FORMAT", "webp", ("webp", "png", "jpeg"))
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256, minimum=1)
-# Folders the admin's "Ingest a scene" form may read from; empty: any path the server
-# can read (staff only). Set it where curators should not reach the whole disk.
-INGEST_ROOTS = env_list("INGEST_ROOTS", [])
+# Folders that ingest, tile import, the admin form and the commands may read rasters
+# from (captions/input_files.py). Required with DEBUG off; empty in development: any
+# folder but the product's own. A root may not hold the product's own files.
+INGEST_ROOTS = env_paths("INGEST_ROOTS")
 # GDAL's block cache defaults to 5% of RAM; a fixed cap keeps an ingest's memory flat
 # whatever the size of the scene.
 GDAL_CACHEMAX_MB = env_int("GDAL_CACHEMAX_MB", 64, minimum=8)
 # Built dataset releases (captions/releases.py). Not under MEDIA_ROOT: the media view
 # serves previews to anyone logged in, releases go out only through the API.
 RELEASES_ROOT = Path(env_str("RELEASES_ROOT", str(VAR_DIR / "releases")))
+if not DEBUG and not INGEST_ROOTS:
+    raise ImproperlyConfigured(
+        "INGEST_ROOTS must be set when DEBUG is off: the folders (comma-separated, "
+        "absolute) that imagery may be ingested from"
+    )
+for _root in INGEST_ROOTS:
+    for _own, _what in (
+        (MEDIA_ROOT, "MEDIA_ROOT"),
+        (RELEASES_ROOT, "RELEASES_ROOT"),
+        (VAR_DIR, "VAR_DIR"),
+    ):
+        if _own.resolve().is_relative_to(_root):
+            raise ImproperlyConfigured(
+                f"INGEST_ROOTS: {_root} holds {_what} ({_own}); ingest roots must "
+                "hold imagery only, not the product's own files"
+            )
+
+# --- LLM endpoints ------------------------------------------------------------------
+# Where caption jobs may send requests, and which variable holds each one's key; a job
+# names an endpoint, never a URL (captions/llm/endpoints.py). The default: OpenAI's
+# API, or OPENAI_BASE_URL, with OPENAI_API_KEY (or OPENAI_API_KEY_FILE).
+LLM_ENDPOINTS = env_llm_endpoints(
+    "LLM_ENDPOINTS",
+    {
+        "openai": {
+            "base_url": env_str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            "key_variable": "OPENAI_API_KEY",
+        }
+    },
+)
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 

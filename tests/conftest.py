@@ -17,7 +17,7 @@ from tests.verification.conftest import make_user
 from verification.roles import ANNOTATOR, CONSUMER, CURATOR
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+REAL_DATA = ROOT / "tests" / "data" / "real"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,7 +37,7 @@ def media_root(settings, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """The real rasters of ../shared/data/real (see its README)."""
+    """Real rasters from rasterio's test data, CC0 (tests/data/real/README.md)."""
     if not (REAL_DATA / "RGB.byte.tif").exists():
         pytest.fail(f"real test rasters are missing: expected them in {REAL_DATA}")
     return REAL_DATA
