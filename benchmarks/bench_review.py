@@ -150,6 +150,8 @@ def measure(
         "LOG_LEVEL": "ERROR",
         "DEBUG": "0",
         "SECRET_KEY": "benchmark-only-key",
+        # DEBUG off needs the folders ingest may read; none is read here.
+        "INGEST_ROOTS": "/nonexistent/benchmark-imagery",
         "ALLOWED_HOSTS": "testserver",
     }
     run = subprocess.run(

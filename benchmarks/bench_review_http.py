@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
         "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
         "DEBUG": "0",
         "SECRET_KEY": "benchmark-only-key",
+        # DEBUG off needs the folders ingest may read; none is read here.
+        "INGEST_ROOTS": "/nonexistent/benchmark-imagery",
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "ERROR",
     }

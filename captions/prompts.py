@@ -226,16 +226,26 @@ def validate_spec(spec: PromptSpec) -> None:
         ("user", spec.user_template),
     ):
         try:
-            fields = {
-                field_name
-                for _, field_name, _, _ in string.Formatter().parse(template)
+            parsed = [
+                (field_name, format_spec, conversion)
+                for _, field_name, format_spec, conversion in string.Formatter().parse(
+                    template
+                )
                 if field_name is not None
-            }
+            ]
         except ValueError as error:
             raise ValueError(
                 f"{spec.name} v{spec.version}: malformed {label} template ({error}); "
                 "write a literal brace as {{ or }}"
             ) from error
+        # A format spec is the one way left to make `str.format` do work: a width of
+        # "{overall:>999999999}" asks a worker for a gigabyte. Templates need none.
+        if any(format_spec or conversion for _, format_spec, conversion in parsed):
+            raise ValueError(
+                f"{spec.name} v{spec.version}: a placeholder in the {label} template "
+                "has a format spec or conversion; write it bare, e.g. {overall}"
+            )
+        fields = {field_name for field_name, _, _ in parsed}
         unknown = sorted(fields - PLACEHOLDERS)
         if unknown:
             raise ValueError(

@@ -24,6 +24,13 @@ from rasterio.warp import transform as warp_points
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from captions.input_files import (
+    InputFileError,
+    InputPolicy,
+    open_input_raster,
+    safe_gdal_env,
+)
+
 LONLAT = "EPSG:4326"
 REFLECTANCE_SCALE = 10_000
 # Sentinel Hub's default true-colour rendering: reflectance x 2.5, clipped to [0, 1].
@@ -268,12 +275,15 @@ def _strip_footprints(pair: ScenePair, row_off: int, cols: int) -> list[Footprin
     return footprints
 
 
-def open_raster(path: Path, role: str) -> rasterio.io.DatasetReader:
-    """Open a raster, or raise `RasterError` naming the file and the problem."""
-    if not path.exists():
-        raise RasterError(f"{path}: no such file")
+def open_raster(
+    path: Path, role: str, policy: InputPolicy
+) -> rasterio.io.DatasetReader:
+    """Open a user-named raster (`captions.input_files`), or raise `RasterError`
+    naming the file and the problem."""
     try:
-        dataset = rasterio.open(path)
+        dataset = open_input_raster(path, policy)
+    except InputFileError as error:
+        raise RasterError(str(error)) from None
     except RasterioError as error:
         raise RasterError(f"{path}: not a raster ({_first_line(error)})") from None
     if dataset.crs is None:
@@ -449,6 +459,7 @@ def open_scene_pair(
     image_path: Path,
     landcover_path: Path,
     *,
+    policy: InputPolicy,
     patch_size: int = 256,
     bands: tuple[int, ...] | None = None,
     l2a_offset: str = "auto",
@@ -456,16 +467,21 @@ def open_scene_pair(
 ) -> ScenePair:
     """Open and validate an image + WorldCover pair; `stack` closes them afterwards.
 
-    Checks everything that can be known before reading pixels: both are rasters with a
-    CRS, the bands exist, the patch fits, the label is one integer band, and the two
-    overlap. Raises `RasterError` with a one-line message naming the file.
+    Checks everything that can be known before reading pixels: both are files the
+    `policy` lets users name, rasters of an allowed format with a CRS, the bands
+    exist, the patch fits, the label is one integer band, and the two overlap. GDAL
+    keeps its safe configuration until `stack` closes. Raises `RasterError` with a
+    one-line message naming the file.
     """
     if patch_size < 16:
         raise RasterError(f"--patch-size {patch_size} is too small (16 at least)")
     if stretch not in STRETCHES:
         raise RasterError(f"stretch {stretch!r} is not one of {', '.join(STRETCHES)}")
-    image = stack.enter_context(open_raster(image_path, "image"))
-    label_source = stack.enter_context(open_raster(landcover_path, "land-cover map"))
+    stack.enter_context(safe_gdal_env())
+    image = stack.enter_context(open_raster(image_path, "image", policy))
+    label_source = stack.enter_context(
+        open_raster(landcover_path, "land-cover map", policy)
+    )
     rgb_bands = choose_rgb_bands(image, bands)
     if patch_size > min(image.width, image.height):
         raise RasterError(

@@ -22,6 +22,7 @@ Layout of `RELEASES_ROOT/<number>/` (docs/export.md):
 
 import datetime as dt
 import hashlib
+import html
 import json
 import logging
 import os
@@ -538,7 +539,7 @@ def dataset_card_lines(release: Release, classes: _ClassTotals) -> Iterator[str]
     yield f"# ChatEarthNet Studio release {release.number}"
     yield ""
     if release.description:
-        yield release.description
+        yield markdown_text(release.description)
         yield ""
     yield (
         f"Verified image-text pairs (approved or edited by a person) frozen at "
@@ -569,6 +570,12 @@ def dataset_card_lines(release: Release, classes: _ClassTotals) -> Iterator[str]
     yield from _review_lines(items, approved + edited, edited)
     yield from _model_table(items)
     yield from _files_lines()
+
+
+def markdown_text(text: str) -> str:
+    """A curator's text as plain text in Markdown: no markup of theirs reaches the
+    card (an HTML tag, or a `<VRTDataset>` that GDAL would read the file as)."""
+    return html.escape(text, quote=False)
 
 
 def _card_header(release: Release, splits: list[str]) -> Iterator[str]:

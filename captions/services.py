@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from captions.input_files import InputFileError, InputPolicy, resolve_input_file
 from captions.landcover import LandCoverError, landcover_stats
 from captions.models import Patch, Scene
 from captions.previews import EncodedPreviews, encode_previews
@@ -66,6 +67,34 @@ def split_for(key: str) -> str:
     return Patch.Split.TEST
 
 
+def input_policy() -> InputPolicy:
+    """Where users may name files to read, from the settings (INGEST_ROOTS), read at
+    each use: the admin's form, the commands and the worker's ingest alike."""
+    protected = [settings.MEDIA_ROOT, settings.RELEASES_ROOT, settings.VAR_DIR]
+    protected += [settings.STATIC_ROOT]
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        protected.append(Path(database["NAME"]).parent)
+    broker_options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    protected += [
+        broker_options[key]
+        for key in ("data_folder_in", "processed_folder", "control_folder")
+        if key in broker_options
+    ]
+    return InputPolicy(
+        allowed_roots=tuple(Path(root).resolve() for root in settings.INGEST_ROOTS),
+        protected_roots=tuple(Path(folder).resolve() for folder in protected),
+    )
+
+
+def input_file(path: Path | str) -> Path:
+    """The real path of a user-named input file, or `IngestError` saying why not."""
+    try:
+        return resolve_input_file(path, input_policy())
+    except InputFileError as error:
+        raise IngestError(str(error)) from None
+
+
 def scene_media_dir(scene: Scene) -> str:
     return f"scenes/{scene.pk}"
 
@@ -106,6 +135,7 @@ def _open_pair(
         stack,
         image_path,
         landcover_path,
+        policy=input_policy(),
         patch_size=options.patch_size,
         bands=options.bands,
         l2a_offset=options.l2a_offset,
@@ -122,11 +152,12 @@ def scene_create(
     """A queued GeoTIFF scene, or the existing one for the same name and files.
 
     The same pair ingested twice gives one scene; a name already taken by other files
-    is refused rather than silently mixing two sources.
+    is refused rather than silently mixing two sources. The scene keeps the files'
+    real paths, which the worker checks again when it opens them.
     """
     image_text, landcover_text = (
-        str(image_path.resolve()),
-        str(landcover_path.resolve()),
+        str(input_file(image_path)),
+        str(input_file(landcover_path)),
     )
     existing = Scene.objects.filter(name=name).first()
     if existing is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from captions.input_files import InputFileError, InputPolicy, resolve_input_path
 from captions.landcover import landcover_stats
 from captions.models import Patch, Scene
 from captions.previews import encode_previews
@@ -20,6 +21,7 @@ from captions.services import (
     IngestOptions,
     IngestResult,
     ProgressCallback,
+    input_policy,
     patches_save_batch,
     scene_clear_patches,
     scene_mark_failed,
@@ -80,7 +82,11 @@ def scene_import_tiles(
     if label_kind not in LABEL_KINDS:
         raise IngestError(f"label kind {label_kind!r} is not one of {LABEL_KINDS}")
     IngestOptions(max_invalid=max_invalid).validate()
-    directory = directory.resolve()
+    policy = input_policy()
+    try:
+        directory = resolve_input_path(directory, policy)
+    except InputFileError as error:
+        raise IngestError(str(error)) from None
     scene = Scene.objects.filter(name=name).first()
     discovery = None
     if scene is None:
@@ -99,7 +105,7 @@ def scene_import_tiles(
         if discovery is None:
             discovery = _discover(directory)
         result = _import_tiles(
-            scene, discovery, label_kind, max_invalid, skip_bad, on_progress
+            scene, discovery, label_kind, max_invalid, skip_bad, on_progress, policy
         )
     except (TileError, IngestError) as error:
         scene_mark_failed(scene, str(error))
@@ -175,6 +181,7 @@ def _import_tiles(
     max_invalid: float,
     skip_bad: bool,
     on_progress: ProgressCallback | None,
+    policy: InputPolicy,
 ) -> TileImportResult:
     created = skipped = patches_done = 0
     bad_tiles: list[str] = []
@@ -184,7 +191,7 @@ def _import_tiles(
     tiles_total = len(discovery.pairs)
     for tile_index, pair in enumerate(discovery.pairs):
         try:
-            tile_patches = _read_tile(pair, label_kind, taken_names)
+            tile_patches = _read_tile(pair, label_kind, taken_names, policy)
         except TileError as error:
             if not skip_bad:
                 raise
@@ -233,9 +240,9 @@ def _import_tiles(
 
 
 def _read_tile(
-    pair: TilePair, label_kind: str, taken_names: set[str]
+    pair: TilePair, label_kind: str, taken_names: set[str], policy: InputPolicy
 ) -> list[TilePatch]:
-    tile_patches = read_tile_patches(pair, label_kind)
+    tile_patches = read_tile_patches(pair, label_kind, policy=policy)
     for tile_patch in tile_patches:
         # e.g. a 512 tile a.png cut into a_patch00.png beside a 256 tile of that name
         if tile_patch.source_name in taken_names:

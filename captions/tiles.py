@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from captions.input_files import InputFileError, InputPolicy, open_input_image
 from captions.landcover import (
     CLASSES,
     NODATA,
@@ -157,24 +158,30 @@ def _pairs_in_folder(
 # --- Reading a tile --------------------------------------------------------------
 
 
-def read_tile_patches(pair: TilePair, label_kind: str = "auto") -> list[TilePatch]:
+def read_tile_patches(
+    pair: TilePair, label_kind: str = "auto", *, policy: InputPolicy
+) -> list[TilePatch]:
     """Read a tile and its label and cut them into 256x256 patches.
 
     One patch for a 256 tile, the four quarters for a 512 tile (`cut_tile`). Raises
     `TileError` naming the file for an unreadable PNG, a size other than 256 or 512,
     a label that does not match its image, or label values that are not classes.
     """
-    rgb, codes = read_tile_pair(pair, label_kind)
+    rgb, codes = read_tile_pair(pair, label_kind, policy=policy)
     return cut_tile(pair.name, rgb, codes)
 
 
 def read_tile_pair(
-    pair: TilePair, label_kind: str = "auto"
+    pair: TilePair, label_kind: str = "auto", *, policy: InputPolicy
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The tile's RGB (H, W, 3) uint8 and its label as (H, W) uint8 WorldCover codes."""
+    """The tile's RGB (H, W, 3) uint8 and its label as (H, W) uint8 WorldCover codes.
+
+    Both files are opened through `captions.input_files` (`policy`): a tile that is
+    a symlink out of the allowed folders, or not a PNG, is a `TileError`.
+    """
     if label_kind not in LABEL_KINDS:
         raise ValueError(f"label kind {label_kind!r} is not one of {LABEL_KINDS}")
-    with _open_png(pair.image_path) as image:
+    with _open_png(pair.image_path, policy) as image:
         if image.mode not in ("RGB", "RGBA", "P"):
             raise TileError(
                 f"{pair.image_path}: expected an 8-bit RGB image, got mode {image.mode}"
@@ -185,7 +192,7 @@ def read_tile_pair(
                 "expected 256x256 or 512x512"
             )
         rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    with _open_png(pair.label_path) as label:
+    with _open_png(pair.label_path, policy) as label:
         if label.size != (rgb.shape[1], rgb.shape[0]):
             raise TileError(
                 f"{pair.label_path}: label is {label.width}x{label.height} but its "
@@ -198,13 +205,28 @@ def read_tile_pair(
     return rgb, codes
 
 
-def _open_png(path: Path) -> Image.Image:
+def _open_png(path: Path, policy: InputPolicy) -> Image.Image:
     try:
-        image = Image.open(path)
+        image = open_input_image(path, policy)
+    except InputFileError as error:
+        raise TileError(str(error)) from None
+    except _PILLOW_ERRORS as error:
+        raise TileError(f"{path}: not a readable PNG ({error})") from None
+    try:
         image.load()  # decode now, so a truncated file fails here, naming itself
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+    except _PILLOW_ERRORS as error:
+        image.close()
         raise TileError(f"{path}: not a readable PNG ({error})") from None
     return image
+
+
+_PILLOW_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    AttributeError,  # Pillow's PNG reader, on some truncated chunks
+    Image.DecompressionBombError,
+)
 
 
 def decode_label(label: Image.Image, label_kind: str = "auto") -> np.ndarray:

@@ -18,6 +18,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from captions.demo_scene import DemoScene, make_demo_scene
+from captions.input_files import InputPolicy
 from captions.landcover import CODES
 from captions.rasters import open_scene_pair
 
@@ -108,7 +109,10 @@ def test_ingest_reads_the_scene_as_l2a_with_true_colour_bands_and_date(
 ):
     with ExitStack() as stack:
         pair = open_scene_pair(
-            stack, small_scene.image_path, small_scene.landcover_path
+            stack,
+            small_scene.image_path,
+            small_scene.landcover_path,
+            policy=InputPolicy(allowed_roots=(), protected_roots=()),
         )
         assert pair.bands == (3, 2, 1)
         assert pair.l2a_offset == -1000

@@ -281,7 +281,7 @@ def assert_nothing_left(media_root: Path) -> None:
 
 
 def test_a_missing_folder_is_refused_and_creates_no_scene(tmp_path, media_root):
-    with pytest.raises(IngestError, match=r"missing: no such directory"):
+    with pytest.raises(IngestError, match=r"missing: no such file or folder"):
         import_tiles(tmp_path / "missing")
 
     assert Scene.objects.count() == 0

@@ -192,6 +192,26 @@ def test_a_template_with_a_stray_brace_is_refused_with_a_hint():
         validate_spec(spec)
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{overall:>999999999}",  # a gigabyte of padding for every patch
+        "{overall!r}",
+        "{dominant:{overall}}",
+        "{overall.__class__}",
+        "{overall[0]}",
+    ],
+)
+def test_a_curator_cannot_make_the_renderer_do_work_or_reach_attributes(template):
+    spec = dataclasses.replace(TEXT, user_template=template)
+    with pytest.raises(
+        ValueError, match=r"format spec or conversion|unknown placeholder"
+    ):
+        validate_spec(spec)
+    with pytest.raises(ValueError):
+        render_messages(spec, worked_example())
+
+
 def test_prompt_kind_must_be_text_or_vision():
     with pytest.raises(ValueError, match="kind"):
         PromptSpec("x", 1, "audio", "", "")  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from captions.input_files import InputPolicy
 from captions.landcover import CLASS_BY_CODE, NODATA, satlas_to_worldcover
 from captions.tiles import (
     TileError,
@@ -27,6 +28,9 @@ from tests.captions.tile_fixtures import (
     write_rgb,
     write_satlas_label,
 )
+
+# Tests of reading, not of where from (tests/captions/test_input_files.py).
+ANYWHERE = InputPolicy(allowed_roots=(), protected_roots=())
 
 
 def blocks(size: int = 256) -> np.ndarray:
@@ -149,7 +153,7 @@ def test_a_satlas_index_label_is_decoded_to_worldcover_codes(tmp_path):
     write_satlas_label(tmp_path / "a_label.png", codes)
 
     read_rgb, read_codes = read_tile_pair(
-        TilePair(tmp_path / "a.png", tmp_path / "a_label.png")
+        TilePair(tmp_path / "a.png", tmp_path / "a_label.png"), policy=ANYWHERE
     )
 
     np.testing.assert_array_equal(read_rgb, rgb)
@@ -164,7 +168,7 @@ def test_a_prompt_palette_label_is_decoded_with_black_as_nodata(tmp_path):
     write_palette_label(tmp_path / "a_label.png", codes)
 
     _, read_codes = read_tile_pair(
-        TilePair(tmp_path / "a.png", tmp_path / "a_label.png")
+        TilePair(tmp_path / "a.png", tmp_path / "a_label.png"), policy=ANYWHERE
     )
 
     np.testing.assert_array_equal(read_codes, codes)
@@ -221,7 +225,9 @@ def test_a_colour_outside_the_prompt_palette_is_refused_naming_file_and_colour(
     Image.fromarray(colours).save(tmp_path / "a_label.png")
 
     with pytest.raises(TileError, match=r"a_label\.png: .*palette: \(1,2,3\)"):
-        read_tile_pair(TilePair(tmp_path / "a.png", tmp_path / "a_label.png"))
+        read_tile_pair(
+            TilePair(tmp_path / "a.png", tmp_path / "a_label.png"), policy=ANYWHERE
+        )
 
 
 def test_a_satlas_index_above_11_is_refused_naming_file_and_value(tmp_path):
@@ -231,7 +237,9 @@ def test_a_satlas_index_above_11_is_refused_naming_file_and_value(tmp_path):
     Image.fromarray(indices).save(tmp_path / "a_label.png")
 
     with pytest.raises(TileError, match=r"a_label\.png: .*not Satlas indices: \[12\]"):
-        read_tile_pair(TilePair(tmp_path / "a.png", tmp_path / "a_label.png"))
+        read_tile_pair(
+            TilePair(tmp_path / "a.png", tmp_path / "a_label.png"), policy=ANYWHERE
+        )
 
 
 def test_a_label_of_another_size_than_its_image_is_refused(tmp_path):
@@ -241,7 +249,9 @@ def test_a_label_of_another_size_than_its_image_is_refused(tmp_path):
     with pytest.raises(
         TileError, match=r"a_label\.png: label is 256x256 but its image a\.png is 512"
     ):
-        read_tile_pair(TilePair(tmp_path / "a.png", tmp_path / "a_label.png"))
+        read_tile_pair(
+            TilePair(tmp_path / "a.png", tmp_path / "a_label.png"), policy=ANYWHERE
+        )
 
 
 def test_an_unreadable_png_is_refused_naming_it(tmp_path):
@@ -249,7 +259,9 @@ def test_an_unreadable_png_is_refused_naming_it(tmp_path):
     write_satlas_label(tmp_path / "a_label.png", blocks())
 
     with pytest.raises(TileError, match=r"a\.png: not a readable PNG"):
-        read_tile_pair(TilePair(tmp_path / "a.png", tmp_path / "a_label.png"))
+        read_tile_pair(
+            TilePair(tmp_path / "a.png", tmp_path / "a_label.png"), policy=ANYWHERE
+        )
 
 
 def test_a_tile_neither_256_nor_512_is_refused(tmp_path):
@@ -257,7 +269,9 @@ def test_a_tile_neither_256_nor_512_is_refused(tmp_path):
     write_satlas_label(tmp_path / "a_label.png", np.zeros((300, 300), np.uint8))
 
     with pytest.raises(TileError, match=r"a\.png: tile is 300x300, expected 256x256"):
-        read_tile_pair(TilePair(tmp_path / "a.png", tmp_path / "a_label.png"))
+        read_tile_pair(
+            TilePair(tmp_path / "a.png", tmp_path / "a_label.png"), policy=ANYWHERE
+        )
 
 
 # --- cutting and footprints ------------------------------------------------------
@@ -363,7 +377,7 @@ def test_read_tile_patches_reads_and_cuts_a_tile_pair(tmp_path):
     write_palette_label(tmp_path / "labels/4297_2867.png", blocks(512))
     (pair,) = discover_tile_pairs(tmp_path).pairs
 
-    patches = read_tile_patches(pair, "palette")
+    patches = read_tile_patches(pair, "palette", policy=ANYWHERE)
 
     assert [p.source_name for p in patches] == [
         f"4297_2867_patch{q}.png" for q in ("00", "01", "10", "11")

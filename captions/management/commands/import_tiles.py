@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options) -> None:
-        directory: Path = options["directory"]
+        directory: Path = options["directory"].absolute()
         name = options["name"] or directory.resolve().name
         try:
             progress = ProgressBar(

@@ -38,7 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options) -> None:
-        image, landcover = options["image"], options["landcover"]
+        # Relative to the operator's working directory; then the same checks as the
+        # admin's form (captions/input_files.py).
+        image, landcover = options["image"].absolute(), options["landcover"].absolute()
         ingest_options = services.IngestOptions(
             patch_size=options["patch_size"],
             bands=options["bands"],
