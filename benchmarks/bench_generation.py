@@ -168,10 +168,13 @@ def bench_openai(
         FakeOpenAI(api_key=KEY, latency_s=1.0) as server,
     ):
         env = environment(work, database_url, broker_url)
+        # The loopback server is an endpoint of the operator's configuration, for
+        # the command and for the workers alike; jobs name it.
+        env["LLM_ENDPOINTS"] = f"fake {server.base_url} OPENAI_API_KEY"
         python(["-c", SETUP, str(count)], env)
         workers = start_workers(env, processes=2)
         arguments = ["--backend", "openai", "--model", "gpt-3.5-turbo",
-                     "--base-url", server.base_url, "--in-flight", "32",
+                     "--endpoint", "fake", "--in-flight", "32",
                      "--chunk-size", "320"]  # fmt: skip
         if rpm:
             arguments += ["--rpm", str(rpm)]

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from django import forms
-from django.conf import settings
 
 from captions import services
 from captions.export import ExportFilters, export_filters_from
@@ -11,8 +10,12 @@ from captions.generation import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MODELS,
+    GenerationError,
     JobOptions,
     Selection,
+    endpoint_name_from,
+    endpoint_named,
+    endpoint_names,
 )
 from captions.llm.registry import BACKENDS
 from captions.models import GenerationJob, Patch, PromptTemplate, Scene
@@ -73,10 +76,10 @@ class SceneIngestForm(forms.Form):
     )
 
     def clean_image_path(self) -> Path:
-        return _absolute_path(self.cleaned_data["image_path"])
+        return _input_file(self.cleaned_data["image_path"])
 
     def clean_landcover_path(self) -> Path:
-        return _absolute_path(self.cleaned_data["landcover_path"])
+        return _input_file(self.cleaned_data["landcover_path"])
 
     def clean_bands(self) -> tuple[int, ...] | None:
         text = self.cleaned_data["bands"].strip()
@@ -104,19 +107,13 @@ class SceneIngestForm(forms.Form):
         )
 
 
-def _absolute_path(text: str) -> Path:
-    # A relative path would resolve against the web server's working directory,
-    # which neither the curator nor the worker can be expected to know.
-    path = Path(text.strip())
-    if not path.is_absolute():
-        raise forms.ValidationError("Give an absolute path on the server.")
-    roots = [Path(root).resolve() for root in settings.INGEST_ROOTS]
-    if roots and not any(path.resolve().is_relative_to(root) for root in roots):
-        raise forms.ValidationError(
-            "Only files under these folders can be ingested: "
-            + ", ".join(str(root) for root in roots)
-        )
-    return path
+def _input_file(text: str) -> Path:
+    # The one check every reader of user-named files goes through
+    # (captions/input_files.py): roots, the product's own folders, symlinks, formats.
+    try:
+        return services.input_file(text.strip())
+    except services.IngestError as error:
+        raise forms.ValidationError(str(error)) from None
 
 
 # --- Generation jobs and prompt templates -----------------------------------------
@@ -157,13 +154,14 @@ class JobLaunchForm(forms.Form):
     backend = forms.ChoiceField(
         choices=[(name, name) for name in BACKENDS], initial="offline"
     )
-    base_url = forms.URLField(
-        label="Base URL",
+    # The choices are the operator's LLM_ENDPOINTS, filled in at each form's
+    # creation (`__init__`): there is no free URL, so a curator cannot send the
+    # server's key anywhere else.
+    endpoint = forms.ChoiceField(
+        choices=[],
         required=False,
-        assume_scheme="https",
-        help_text="An OpenAI-compatible API, e.g. http://127.0.0.1:8001/v1; empty: "
-        "the provider's default (or OPENAI_BASE_URL).",
-        widget=forms.URLInput(attrs={"class": "vLargeTextField"}),
+        help_text="Where the openai backend sends its requests (LLM_ENDPOINTS); the "
+        "offline backend sends none.",
     )
     model = forms.CharField(
         max_length=100,
@@ -226,6 +224,27 @@ class JobLaunchForm(forms.Form):
             .order_by("-version")
             .first()
         )
+        endpoint_field = self.fields["endpoint"]
+        assert isinstance(endpoint_field, forms.ChoiceField)
+        endpoint_field.choices = [
+            (name, f"{name} ({endpoint_named(name).base_url})")
+            for name in endpoint_names()
+        ]
+
+    def clean(self) -> dict | None:
+        cleaned = super().clean()
+        # The form once had a free "base_url" field. A stale page or a script that
+        # still posts one gets the API's rule (`endpoint_name_from`), not a launch on
+        # the default endpoint as if its URL had been taken.
+        legacy_url = self.data.get("base_url", "")
+        if legacy_url and cleaned is not None and "endpoint" in cleaned:
+            try:
+                cleaned["endpoint"] = endpoint_name_from(
+                    endpoint=cleaned["endpoint"], base_url=legacy_url
+                )
+            except GenerationError as error:
+                raise forms.ValidationError(str(error)) from None
+        return cleaned
 
     def selection(self) -> Selection:
         data = self.cleaned_data

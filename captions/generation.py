@@ -10,6 +10,7 @@ batches by the task's own thread.
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,8 +23,9 @@ from django.utils import timezone
 
 from captions.checks import check_caption
 from captions.llm.base import Backend, BackendError, ChatRequest, ChatResult
+from captions.llm.endpoints import Endpoint, same_url
 from captions.llm.ratelimit import rate_limiter_for
-from captions.llm.registry import BACKENDS, get_backend
+from captions.llm.registry import BACKENDS, REMOTE_BACKENDS, get_backend
 from captions.models import (
     Caption,
     GenerationFailure,
@@ -156,6 +158,74 @@ def spec_of(template: PromptTemplate) -> PromptSpec:
     )
 
 
+# --- Endpoints ---------------------------------------------------------------------
+# Where a remote backend sends requests is the operator's configuration
+# (settings.LLM_ENDPOINTS); a launch names an endpoint, never a URL, so no one can
+# send the server's key to a URL of their choosing, or make the server probe one.
+
+
+def endpoint_names() -> list[str]:
+    """The configured endpoints' names, in the order of LLM_ENDPOINTS (the first is
+    the default)."""
+    return list(settings.LLM_ENDPOINTS)
+
+
+def endpoint_named(name: str) -> Endpoint:
+    """The configured endpoint called `name`; raises `GenerationError`.
+
+    Read at call time, so a worker resolves a job's endpoint with its own settings
+    and environment, which hold the key.
+    """
+    configured = settings.LLM_ENDPOINTS
+    if name not in configured:
+        raise GenerationError(
+            f"unknown endpoint {name!r}; configured (LLM_ENDPOINTS): "
+            f"{', '.join(configured) or 'none'}"
+        )
+    entry = configured[name]
+    return Endpoint(
+        name=name,
+        base_url=entry["base_url"],
+        key_variable=entry.get("key_variable", ""),
+    )
+
+
+def endpoint_name_from(*, endpoint: str = "", base_url: str = "") -> str:
+    """The endpoint a launch names, taking the legacy `base_url` as an alias.
+
+    A base URL is accepted only when it is a configured endpoint's URL (up to a
+    trailing slash), and stands for that endpoint; any other URL is refused before
+    anything is sent to it. "" when neither is given (the default endpoint).
+    """
+    if not base_url.strip():
+        return endpoint
+    for name in endpoint_names():
+        if same_url(base_url, settings.LLM_ENDPOINTS[name]["base_url"]):
+            if endpoint and endpoint != name:
+                raise GenerationError(
+                    f"base_url is the URL of the endpoint {name!r}, not of "
+                    f"{endpoint!r}; give only the endpoint"
+                )
+            return name
+    raise GenerationError(
+        "base_url is not the URL of a configured endpoint; choose an endpoint by "
+        f"name: {', '.join(endpoint_names())} (LLM_ENDPOINTS, set by the operator)"
+    )
+
+
+def _launch_endpoint(backend: str, endpoint: str) -> Endpoint | None:
+    """The endpoint a job of `backend` sends to: None for the offline backend, the
+    named one, or the first configured one when none is named."""
+    if backend not in REMOTE_BACKENDS:
+        return None
+    if not endpoint:
+        names = endpoint_names()
+        if not names:
+            raise GenerationError("no LLM endpoint is configured (LLM_ENDPOINTS)")
+        endpoint = names[0]
+    return endpoint_named(endpoint)
+
+
 # --- Selection and launch ----------------------------------------------------------
 
 
@@ -219,13 +289,17 @@ class JobPlan:
 
 def job_plan(
     *, selection: Selection, backend: str, model: str, template: str,
-    options: JobOptions,
+    options: JobOptions, endpoint: str = "",
 ) -> JobPlan:  # fmt: skip
-    """Validate a launch and estimate its tokens and cost, without writing a job."""
+    """Validate a launch and estimate its tokens and cost, without writing a job.
+
+    Nothing is sent anywhere: the endpoint is only looked up by name.
+    """
     if backend not in BACKENDS:
         raise GenerationError(
             f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
         )
+    _launch_endpoint(backend, endpoint)
     if not model.strip():
         raise GenerationError("a model name is needed")
     if options.in_flight_per_worker < 1 or options.chunk_size < 1:
@@ -263,20 +337,23 @@ def _prices(model: str, options: JobOptions) -> tuple[float, float] | None:
 
 def job_launch(
     *, selection: Selection, backend: str, model: str, template: str,
-    base_url: str = "", options: JobOptions | None = None, user=None,
+    endpoint: str = "", options: JobOptions | None = None, user=None,
 ) -> GenerationJob:  # fmt: skip
     """Check the backend, plan, write the job and its chunks, queue them on commit.
 
     Everything that can be known before queueing is checked first (template, backend,
-    key, base URL answering, a non-empty selection), so a bad launch queues nothing.
+    endpoint, its key, its server answering, a non-empty selection), so a bad launch
+    queues nothing. `endpoint` names one of LLM_ENDPOINTS (empty: the first); the
+    offline backend needs none.
     """
     options = options or JobOptions()
     plan = job_plan(
         selection=selection, backend=backend, model=model, template=template,
-        options=options,
+        options=options, endpoint=endpoint,
     )  # fmt: skip
+    chosen = _launch_endpoint(backend, endpoint)
     try:
-        _backend_for(backend, base_url, options).check()
+        _backend_for(backend, chosen, options).check()
     except BackendError as error:
         raise GenerationError(error.message) from None
     patch_ids = list(selected_patches(selection).values_list("id", flat=True))
@@ -285,7 +362,9 @@ def job_launch(
             created_by=user,
             selection=selection.as_json(),
             backend=backend,
-            base_url=base_url,
+            endpoint=chosen.name if chosen else "",
+            # Provenance: where the requests went when the job was launched.
+            base_url=chosen.base_url if chosen else "",
             model=model,
             template=plan.template,
             options=options.as_json(),
@@ -341,6 +420,7 @@ def job_retry_failed(*, job_id: int) -> int:
         job = GenerationJob.objects.select_for_update().get(pk=job_id)
         if job.status in GenerationJob.ACTIVE:
             raise GenerationError("the job is still running; retry when it has ended")
+        _job_endpoint(job)  # a job whose endpoint is gone would only fail again
         planned = {
             patch_id
             for ids in job.chunks.values_list("patch_ids", flat=True)
@@ -404,16 +484,35 @@ def job_finish_if_done(*, job_id: int) -> None:
 # --- Running a chunk ---------------------------------------------------------------
 
 
+def _job_endpoint(job: GenerationJob) -> Endpoint | None:
+    """The endpoint of a job, looked up by name in this process's settings."""
+    if job.backend not in REMOTE_BACKENDS:
+        return None
+    if not job.endpoint:
+        raise GenerationError(
+            f"job {job.pk} was launched before endpoints had names (base URL "
+            f"{job.base_url or 'the default'}); launch a new job choosing an "
+            f"endpoint: {', '.join(endpoint_names())}"
+        )
+    return endpoint_named(job.endpoint)
+
+
 def _backend_for(
-    backend: str, base_url: str, options: JobOptions | dict, model: str = "",
-    max_tokens: int = 300,
+    backend: str, endpoint: Endpoint | None, options: JobOptions | dict,
+    model: str = "", max_tokens: int = 300,
 ) -> Backend:  # fmt: skip
+    """The job's backend; its key is read from this process's environment.
+
+    Raises `BackendError` ("config") when the endpoint's key is missing.
+    """
     values = options if isinstance(options, dict) else options.as_json()
-    if backend == "offline":
-        return get_backend("offline")
+    if backend not in REMOTE_BACKENDS:
+        return get_backend(backend)
+    if endpoint is None:
+        raise BackendError("config", f"the {backend} backend needs an endpoint")
     limiter = rate_limiter_for(
         settings.CELERY_BROKER_URL,
-        f"llm:{base_url or 'default'}:{model}",
+        f"llm:{endpoint.name}:{model}",
         values.get("requests_per_minute"),
         values.get("tokens_per_minute"),
         window_s=RATE_WINDOW_S,
@@ -424,7 +523,8 @@ def _backend_for(
 
     return get_backend(
         backend,
-        base_url=base_url or None,
+        endpoint=endpoint,
+        environ=os.environ,
         timeout_s=values.get("timeout_s", 60.0),
         max_retries=values.get("max_retries", 4),
         before_attempt=acquire,
@@ -488,12 +588,20 @@ def job_run_chunk(*, job_id: int, index: int) -> None:
     JobChunk.objects.filter(pk=chunk.pk).update(
         status=JobChunk.Status.RUNNING, attempts=F("attempts") + 1
     )
-    todo = _patches_to_do(job, chunk)
     spec = spec_of(job.template)
-    backend = _backend_for(
-        job.backend, job.base_url, job.options, job.model,
-        int(spec.parameters.get("max_tokens", 300)),
-    )  # fmt: skip
+    try:
+        backend = _backend_for(
+            job.backend, _job_endpoint(job), job.options, job.model,
+            int(spec.parameters.get("max_tokens", 300)),
+        )  # fmt: skip
+    except (GenerationError, BackendError) as error:
+        # This worker does not know the job's endpoint, or has no key for it: no
+        # request of the job can be sent from here, so it stops with the reason.
+        message = error.message if isinstance(error, BackendError) else str(error)
+        job_fail(job_id=job_id, reason=f"config: {message}")
+        _chunk_done(chunk)
+        return
+    todo = _patches_to_do(job, chunk)
     run = _ChunkRun(job=job, spec=spec, backend=backend)
     try:
         if job.backend == "offline":
@@ -702,6 +810,9 @@ __all__ = [
     "GenerationError",
     "JobOptions",
     "Selection",
+    "endpoint_name_from",
+    "endpoint_named",
+    "endpoint_names",
     "job_cancel",
     "job_launch",
     "job_plan",

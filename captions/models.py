@@ -162,6 +162,10 @@ class GenerationJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     selection = models.JSONField(default=dict, help_text="Scenes, splits, limit, ...")
     backend = models.CharField(max_length=16)
+    # A name of settings.LLM_ENDPOINTS, resolved by each worker when it runs the job
+    # (its own settings hold the key); empty for the offline backend.
+    endpoint = models.CharField(max_length=50, blank=True)
+    # Provenance: the endpoint's URL when the job was launched.
     base_url = models.CharField(max_length=500, blank=True)
     model = models.CharField(max_length=100)
     template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT)

@@ -37,6 +37,7 @@ def job_summary(job: GenerationJob) -> dict:
         "id": job.pk,
         "status": job.status,
         "backend": job.backend,
+        "endpoint": job.endpoint,
         "base_url": job.base_url,
         "model": job.model,
         "template": str(job.template),

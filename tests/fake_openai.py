@@ -10,6 +10,10 @@ to api.openai.com, vLLM or Ollama, and the server can be told how to misbehave.
         assert len(server.requests) == 3
         assert server.arrivals[1] - server.arrivals[0] >= 0.9 * server.retry_after_s
 
+`requests` holds the chat requests' bodies; `received` every HTTP request of any
+kind, path or outcome (method, path, `Authorization` header), so a test can say that
+a server was sent nothing at all, or which key it was shown.
+
 Behaviours (queued ones first, then `default`):
 
 - "ok": a caption echoing the request's text, usage numbers, finish_reason "stop"
@@ -36,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 BEHAVIOURS = (
     "ok",
@@ -92,6 +96,14 @@ _ERRORS: dict[str, tuple[int, str, str | None, str]] = {
 }
 
 
+class Received(NamedTuple):
+    """An HTTP request as it reached the server, before any check."""
+
+    method: str
+    path: str
+    authorization: str | None
+
+
 def max_in_any_window(times: Iterable[float], window_s: float) -> int:
     """The most events that fall in any half-open span [t, t + window_s)."""
     ordered = sorted(times)
@@ -126,6 +138,7 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []  # chat request bodies, in order
         self.arrivals: list[float] = []  # time.monotonic() of each chat request
         self.model_list_requests = 0
+        self.received: list[Received] = []  # every HTTP request, in order
         self.in_flight = 0
         self.max_in_flight = 0
         self._queue: deque[str] = deque()
@@ -170,6 +183,10 @@ class FakeOpenAI:
         with self._lock:
             return max_in_any_window(self.arrivals, window_s)
 
+    def _receive(self, method: str, path: str, authorization: str | None) -> None:
+        with self._lock:
+            self.received.append(Received(method, path, authorization))
+
     def _arrive(self, body: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(body)
@@ -204,6 +221,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def parse_request(self) -> bool:
+        # Every request is recorded as soon as its line and headers are read,
+        # whatever its method or path, before any check.
+        parsed = super().parse_request()
+        if parsed:
+            self.server.fake._receive(
+                self.command, self.path, self.headers.get("Authorization")
+            )
+        return parsed
 
     def do_GET(self) -> None:
         fake = self.server.fake

@@ -34,7 +34,7 @@ FAILURE_MESSAGES_PER_REASON = 3
 # The launch form's fields, grouped as on the page.
 LAUNCH_FIELDSETS = [
     ("Patches", ["scenes", "splits", "only_uncaptioned", "limit"]),
-    ("Model", ["backend", "base_url", "model", "template", "include_rgb"]),
+    ("Model", ["backend", "endpoint", "model", "template", "include_rgb"]),
     (
         "Throughput and cost",
         [
@@ -191,7 +191,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
                 "fields": [
                     "selection_text",
                     ("backend", "model"),
-                    "base_url_text",
+                    "endpoint_text",
                     "template_link",
                     "options_table",
                 ]
@@ -212,7 +212,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
         "estimated_cost_text",
         "actual_cost_text",
         "selection_text",
-        "base_url_text",
+        "endpoint_text",
         "template_link",
         "options_table",
         "failures_by_reason",
@@ -285,7 +285,8 @@ class GenerationJobAdmin(LiveProgressAdmin):
 
     @admin.display(description="backend / model", ordering="backend")
     def backend_model(self, job: GenerationJob) -> SafeString:
-        return format_html("{}<br>{}", job.backend, job.model)
+        backend = f"{job.backend} at {job.endpoint}" if job.endpoint else job.backend
+        return format_html("{}<br>{}", backend, job.model)
 
     @admin.display(description="progress")
     def progress(self, job: GenerationJob) -> SafeString:
@@ -355,9 +356,14 @@ class GenerationJobAdmin(LiveProgressAdmin):
             parts.append(f"at most {selection['limit']}")
         return "; ".join(parts)
 
-    @admin.display(description="base URL")
-    def base_url_text(self, job: GenerationJob) -> str:
-        return job.base_url or "the provider's default"
+    @admin.display(description="endpoint")
+    def endpoint_text(self, job: GenerationJob) -> str:
+        if job.endpoint:
+            # The URL as it was at launch; the workers use the endpoint's URL of now.
+            return f"{job.endpoint} ({job.base_url})" if job.base_url else job.endpoint
+        if job.base_url:
+            return f"none: launched with the base URL {job.base_url}"
+        return "none (the offline backend sends no request)"
 
     @admin.display(description="template")
     def template_link(self, job: GenerationJob) -> SafeString:
@@ -532,6 +538,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
                 model=form.model_name(),
                 template=form.template_reference(),
                 options=form.job_options(),
+                endpoint=form.cleaned_data["endpoint"],
             )
         except generation.GenerationError as error:
             form.add_error(None, str(error))
@@ -546,7 +553,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
                 backend=form.cleaned_data["backend"],
                 model=form.model_name(),
                 template=form.template_reference(),
-                base_url=form.cleaned_data["base_url"],
+                endpoint=form.cleaned_data["endpoint"],
                 options=form.job_options(),
                 user=request.user,
             )

@@ -5,6 +5,11 @@ captions/admin/jobs.py): a launch checks the backend and writes the job and its 
 which are queued once the transaction commits. A refused launch is a 400 with the
 service's reason; cancelling or retrying a job in the wrong state is a 409.
 
+A remote backend's requests go to an endpoint the operator configured
+(settings.LLM_ENDPOINTS), chosen by name: a launch cannot name a URL of its own, so
+the server's key goes nowhere else and the server probes no address for anyone. Every
+input refuses keys it does not know (`StrictInputSerializer`).
+
 Bodies are JSON only (`parser_classes`): a form adds nothing for a script, and Django
 answers a multipart form with too many fields with an HTML page, not JSON.
 """
@@ -30,7 +35,7 @@ from captions.api.filters import MAX_ID, JobFilter
 from captions.forms import DEFAULT_TEMPLATE_NAME
 from captions.llm.registry import BACKENDS
 from captions.models import GenerationJob, Patch, Scene
-from chatearthnet_site.api import IsCurator
+from chatearthnet_site.api import IsCurator, NoInputSerializer, StrictInputSerializer
 
 
 class SelectionSerializer(serializers.Serializer):
@@ -47,7 +52,10 @@ class JobSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=GenerationJob.Status.choices)
     backend = serializers.CharField()
-    base_url = serializers.CharField()
+    endpoint = serializers.CharField(
+        help_text="The LLM_ENDPOINTS name the workers send to; empty for offline."
+    )
+    base_url = serializers.CharField(help_text="The endpoint's URL at launch.")
     model = serializers.CharField()
     template = serializers.CharField(help_text="e.g. 'chatearthnet-text v1'")
     selection = SelectionSerializer()
@@ -75,7 +83,7 @@ def _finite(value: float | None) -> None:
         raise serializers.ValidationError("give a finite number")
 
 
-class LaunchInputSerializer(serializers.Serializer):
+class LaunchInputSerializer(StrictInputSerializer):
     """The admin's "Launch a job" form (captions/forms.py JobLaunchForm)."""
 
     scenes = serializers.ListField(
@@ -97,8 +105,21 @@ class LaunchInputSerializer(serializers.Serializer):
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True
     )
     backend = serializers.ChoiceField(choices=BACKENDS, default="offline")
+    endpoint = serializers.ChoiceField(
+        choices=[],  # the configured names, filled in per request (`__init__`)
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A configured endpoint (LLM_ENDPOINTS) for the openai backend; "
+        "empty: the first configured one. The offline backend needs none.",
+    )
     base_url = serializers.URLField(
-        max_length=500, required=False, allow_blank=True, default=""
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Deprecated: the URL of a configured endpoint, which it stands "
+        "for; any other URL is refused. Give `endpoint` instead.",
     )
     model = serializers.CharField(
         max_length=100,
@@ -133,6 +154,22 @@ class LaunchInputSerializer(serializers.Serializer):
         min_value=0, required=False, allow_null=True, validators=[_finite]
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read when the request comes, not at import: the operator's settings.
+        endpoint_field = self.fields["endpoint"]
+        assert isinstance(endpoint_field, serializers.ChoiceField)
+        endpoint_field.choices = generation.endpoint_names()
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["endpoint"] = generation.endpoint_name_from(
+                endpoint=attrs["endpoint"], base_url=attrs.pop("base_url")
+            )
+        except generation.GenerationError as error:
+            raise serializers.ValidationError({"base_url": [str(error)]}) from None
+        return attrs
+
     def validate_scenes(self, scene_ids: list[int]) -> list[int]:
         ready = set(
             Scene.objects.filter(
@@ -155,6 +192,7 @@ def _service_arguments(values: dict) -> dict:
             limit=values.get("limit"),
         ),
         "backend": values["backend"],
+        "endpoint": values["endpoint"],
         "model": values["model"].strip()
         or generation.DEFAULT_MODELS.get(values["backend"], ""),
         "template": values["template"],
@@ -231,9 +269,7 @@ class JobLaunchApi(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             job = generation.job_launch(
-                **_service_arguments(serializer.validated_data),
-                base_url=serializer.validated_data["base_url"],
-                user=request.user,
+                **_service_arguments(serializer.validated_data), user=request.user
             )
         except generation.GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
@@ -255,6 +291,7 @@ class JobCancelApi(APIView):
         responses={200: JobSerializer, 409: OpenApiResponse(description="not running")},
     )
     def post(self, request: Request, job_id: int) -> Response:
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         job = get_object_or_404(selectors.job_list(), pk=job_id)
         if not generation.job_cancel(job_id=job.pk):
             return Response(
@@ -284,6 +321,7 @@ class JobRetryFailedApi(APIView):
         },
     )
     def post(self, request: Request, job_id: int) -> Response:
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         job = get_object_or_404(selectors.job_list(), pk=job_id)
         try:
             count = generation.job_retry_failed(job_id=job.pk)

@@ -2,16 +2,14 @@
 
 The only module of the project that imports the `openai` SDK.
 
-Where the backend sends requests (arguments win over the environment):
-
-- the key: `api_key`, else `OPENAI_API_KEY`, else the contents of the file named by
-  `OPENAI_API_KEY_FILE` (a Docker or Kubernetes secret). Local servers that check no
-  key (Ollama, LM Studio, vLLM without `--api-key`) accept any value: set
-  `OPENAI_API_KEY=none`.
-- the base URL: `base_url`, else `OPENAI_BASE_URL`, else https://api.openai.com/v1.
-  vLLM: http://host:8000/v1, Ollama: http://host:11434/v1, LM Studio:
-  http://host:1234/v1. Azure OpenAI: https://<resource>.openai.azure.com/openai/v1/
-  with the resource's key as the key and the deployment's name as the model.
+Where the backend sends requests: the `base_url` and `api_key` it is given, and
+nowhere else. It reads no environment variable: a key goes only to the URL of the
+endpoint it was configured with (`captions/llm/endpoints.py`, and `get_backend`,
+which pairs the two). vLLM: http://host:8000/v1, Ollama: http://host:11434/v1, LM
+Studio: http://host:1234/v1. Azure OpenAI:
+https://<resource>.openai.azure.com/openai/v1/ with the resource's key as the key and
+the deployment's name as the model. Local servers that check no key take any value,
+e.g. "none".
 
 Retries are ours, not the SDK's (it is built with `max_retries=0`). The SDK retries
 429, 408, 409, 5xx, timeouts and dropped connections, but it sleeps exactly the
@@ -25,18 +23,15 @@ off exponentially with jitter, and an exhausted quota stops the job at once.
 import email.utils
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import openai
 
 from captions.llm.base import BackendError, ChatRequest, ChatResult
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # `check()` must answer before a person waiting on a form gives up.
 CHECK_TIMEOUT_S = 5.0
 # A server asking for a longer pause is better served by retrying the patch later
@@ -51,8 +46,8 @@ class OpenAIBackend:
 
     def __init__(
         self,
-        base_url: str | None,
-        api_key: str | None,
+        base_url: str,
+        api_key: str,
         *,
         timeout_s: float = 60,
         max_retries: int = 4,
@@ -60,37 +55,32 @@ class OpenAIBackend:
         name: str = "openai",
         before_attempt: Callable[[ChatRequest], None] | None = None,
     ) -> None:
+        if not base_url.strip():
+            raise ValueError("base_url is required: the backend has no default")
+        if not api_key.strip():
+            raise ValueError('api_key is required ("none" for a server without one)')
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, not {timeout_s}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, not {max_retries}")
         self.name = name
-        self.base_url = (
-            base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        )
+        self.base_url = base_url
         self.timeout_s = float(timeout_s)
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         # Called before every attempt, retries included: a rate limiter placed here
         # counts every request the server sees, not only the first of each caption.
         self.before_attempt = before_attempt
-        self._client: openai.OpenAI | None = None
-        self._config_error: BackendError | None = None
-        try:
-            key = _resolve_api_key(api_key)
-        except BackendError as error:
-            # Building a backend never fails: `check()` reports the problem before a
-            # job is queued, and `complete()` stops the job if it gets that far.
-            self._config_error = error
-            return
         self._client = openai.OpenAI(
-            api_key=key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0
+            api_key=api_key.strip(),
+            base_url=base_url,
+            timeout=self.timeout_s,
+            max_retries=0,
         )
         self._create = self._client.chat.completions.with_raw_response.create
 
     def check(self) -> None:
-        client = self._configured_client()
-        quick = client.with_options(
+        quick = self._client.with_options(
             timeout=min(CHECK_TIMEOUT_S, self.timeout_s), max_retries=0
         )
         try:
@@ -114,7 +104,6 @@ class OpenAIBackend:
             ) from None
 
     def complete(self, request: ChatRequest) -> ChatResult:
-        self._configured_client()
         for attempt in range(self.max_retries + 1):
             if self.before_attempt is not None:
                 self.before_attempt(request)
@@ -154,12 +143,6 @@ class OpenAIBackend:
             time.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _configured_client(self) -> openai.OpenAI:
-        if self._config_error is not None:
-            raise self._config_error
-        assert self._client is not None
-        return self._client
-
     def _delay(
         self, attempt: int, failure: BackendError, headers: Any | None
     ) -> float | None:
@@ -198,28 +181,6 @@ def retry_after_s(headers: Any) -> float | None:
         return None
     seconds = when.timestamp() - time.time()
     return seconds if seconds > 0 else None
-
-
-def _resolve_api_key(api_key: str | None) -> str:
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    key_file = os.environ.get("OPENAI_API_KEY_FILE")
-    if not (key and key.strip()) and key_file:
-        try:
-            key = Path(key_file).read_text(encoding="utf-8")
-        except OSError as error:
-            raise BackendError(
-                "config",
-                f"OPENAI_API_KEY_FILE={key_file} cannot be read: {error.strerror}",
-                fatal=True,
-            ) from None
-    if not (key and key.strip()):
-        raise BackendError(
-            "config",
-            "no API key: set OPENAI_API_KEY or OPENAI_API_KEY_FILE "
-            "(a local server that checks no key takes OPENAI_API_KEY=none)",
-            fatal=True,
-        )
-    return key.strip()
 
 
 def _status_error(

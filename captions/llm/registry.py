@@ -1,34 +1,49 @@
 """Pick a caption backend by name."""
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from captions.llm.base import Backend, BackendError
+from captions.llm.endpoints import Endpoint, endpoint_api_key
 
 BACKENDS = ("offline", "openai")
+# Backends that send requests somewhere, and so need an endpoint.
+REMOTE_BACKENDS = ("openai",)
 
 
 def get_backend(
     name: str,
     *,
-    base_url: str | None = None,
-    api_key: str | None = None,
+    endpoint: Endpoint | None = None,
+    environ: Mapping[str, str] = os.environ,
     **options: Any,
 ) -> Backend:
     """The backend called `name`, configured for a job.
 
-    `base_url`, `api_key` and `options` (`timeout_s`, `max_retries`, ...) configure a
-    remote backend; the offline backend needs none and ignores them, so one call site
-    serves both.
+    A remote backend sends its requests to `endpoint.base_url` with the key of
+    `endpoint.key_variable` read from `environ`: the one place where a URL and a key
+    meet, so a key never goes to a URL it was not configured for. `options`
+    (`timeout_s`, `max_retries`, ...) configure it too. The offline backend needs
+    none of them and ignores them, so one call site serves both.
+
+    Raises a "config" `BackendError` for an unknown backend, a remote backend without
+    an endpoint, or an endpoint whose key is missing (`endpoint_api_key`).
     """
     # Imported here: a process that only writes offline captions never loads the SDK.
     if name == "offline":
         from captions.llm.offline import OfflineBackend
 
         return OfflineBackend()
-    if name == "openai":
-        from captions.llm.openai_backend import OpenAIBackend
+    if name not in BACKENDS:
+        raise BackendError(
+            "config", f"unknown backend {name!r}; choose {' or '.join(BACKENDS)}"
+        )
+    if endpoint is None:
+        raise BackendError(
+            "config", f"the {name} backend needs an endpoint", fatal=True
+        )
+    api_key = endpoint_api_key(endpoint, environ)
+    from captions.llm.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(base_url, api_key, **options)
-    raise BackendError(
-        "config", f"unknown backend {name!r}; choose {' or '.join(BACKENDS)}"
-    )
+    return OpenAIBackend(endpoint.base_url, api_key, name=name, **options)

@@ -1,5 +1,6 @@
-// The "Launch a job" form: the model follows the backend, and the price fields show
-// the known price of the model that an empty field stands for.
+// The "Launch a job" form: the model follows the backend, the endpoint is offered
+// only to a backend that sends requests, and the price fields show the known price
+// of the model that an empty field stands for.
 
 const form = document.querySelector("[data-job-launch-form]");
 const defaultModels = JSON.parse(
@@ -18,7 +19,13 @@ function showKnownPrices() {
   });
 }
 
+function offerEndpoint() {
+  // A disabled field is not submitted: the offline backend needs no endpoint.
+  form.elements.endpoint.disabled = form.elements.backend.value === "offline";
+}
+
 form.elements.backend.addEventListener("change", () => {
+  offerEndpoint();
   const model = form.elements.model;
   // Replace a default, never a model someone typed.
   if (model.value.trim() === "" || defaults.has(model.value.trim())) {
@@ -27,4 +34,5 @@ form.elements.backend.addEventListener("change", () => {
   }
 });
 form.elements.model.addEventListener("input", showKnownPrices);
+offerEndpoint();
 showKnownPrices();

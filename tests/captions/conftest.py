@@ -4,6 +4,7 @@ Alice curates the data: staff with the captions app's permissions. Bob has an ac
 but is not staff. Carol is not logged in. Dave is staff with no captions permission.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from django.test import Client
 
 from captions import tasks
 from tests.captions.export_data import ExportWorld, make_export_world
+from tests.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
@@ -84,3 +86,33 @@ def releases_root(settings, tmp_path: Path) -> Path:
 def export_world(media_root: Path, annotator, curator) -> ExportWorld:
     """Verified, pending and rejected captions (tests/captions/export_data.py)."""
     return make_export_world(media_root, annotator=annotator, curator=curator)
+
+
+@pytest.fixture
+def llm_endpoint(settings, monkeypatch) -> Callable[[FakeOpenAI], str]:
+    """`llm_endpoint(server)` configures a loopback server as an LLM endpoint, named
+    "fake" unless told, and returns its name.
+
+    Both where this process reads it (`settings.LLM_ENDPOINTS`, and the key's
+    variable) and where the Celery workers a test starts read it: their settings
+    parse `LLM_ENDPOINTS` from the environment they inherit. Only the endpoints
+    configured here exist for the test.
+    """
+    configured: dict[str, dict] = {}
+
+    def configure(server: FakeOpenAI, name: str = "fake") -> str:
+        variable = f"{name.upper()}_LLM_KEY" if server.api_key else ""
+        if variable:
+            monkeypatch.setenv(variable, server.api_key or "")
+        configured[name] = {"base_url": server.base_url, "key_variable": variable}
+        settings.LLM_ENDPOINTS = dict(configured)
+        monkeypatch.setenv(
+            "LLM_ENDPOINTS",
+            ", ".join(
+                f"{endpoint} {entry['base_url']} {entry['key_variable']}".strip()
+                for endpoint, entry in configured.items()
+            ),
+        )
+        return name
+
+    return configure

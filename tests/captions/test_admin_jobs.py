@@ -22,6 +22,7 @@ from captions.models import (
 )
 from captions.selectors import job_summary
 from tests.captions.test_admin import LOGIN_URL, make_patch, make_scene
+from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +112,7 @@ def launch_form(prompt_template: PromptTemplate, **fields) -> dict:
         "only_uncaptioned": "on",
         "limit": "",
         "backend": "offline",
-        "base_url": "",
+        "endpoint": "",
         "model": "offline-1",
         "template": str(prompt_template.pk),
         "in_flight_per_worker": "4",
@@ -280,6 +281,49 @@ def test_the_launch_form_offers_ready_scenes_and_sensible_defaults(alice_client)
     assert "captions/job_launch.js" in html
 
 
+def test_the_launch_form_offers_the_configured_endpoints_and_no_url_field(
+    alice_client, settings
+):
+    settings.LLM_ENDPOINTS = {
+        "openai": {"base_url": "https://api.openai.com/v1", "key_variable": "K"},
+        "vllm": {"base_url": "http://10.0.0.5:8000/v1", "key_variable": ""},
+    }
+    html = alice_client.get(LAUNCH_URL).content.decode()
+    options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', html)
+    assert ("openai", "openai (https://api.openai.com/v1)") in options
+    assert ("vllm", "vllm (http://10.0.0.5:8000/v1)") in options
+    assert 'name="base_url"' not in html
+
+
+def test_launching_on_an_endpoint_stores_its_name_and_url_and_shows_them(
+    alice_client, patches, text_template, enqueued_chunks, llm_endpoint
+):
+    with FakeOpenAI(api_key="sk-alice") as server:
+        endpoint = llm_endpoint(server, "vllm")
+        form = launch_form(
+            text_template, backend="openai", endpoint=endpoint, model="llama3"
+        )
+        response = alice_client.post(LAUNCH_URL, {**form, "_launch": "1"})
+    job = GenerationJob.objects.get()
+    assert response["Location"] == reverse(
+        "admin:captions_generationjob_change", args=[job.pk]
+    )
+    assert (job.endpoint, job.base_url) == ("vllm", server.base_url)
+    html = alice_client.get(response["Location"]).content.decode()
+    assert f"vllm ({server.base_url})" in html
+    changelist = reverse("admin:captions_generationjob_changelist")
+    assert "openai at vllm" in alice_client.get(changelist).content.decode()
+
+
+def test_an_endpoint_that_is_not_configured_is_refused_by_the_form(
+    alice_client, patches, text_template, enqueued_chunks
+):
+    form = launch_form(text_template, backend="openai", endpoint="elsewhere")
+    response = alice_client.post(LAUNCH_URL, {**form, "_launch": "1"})
+    assert "Select a valid choice. elsewhere is not one of" in response.content.decode()
+    assert not GenerationJob.objects.exists()
+
+
 def test_the_job_list_leads_to_the_launch_page(alice_client):
     html = alice_client.get(
         reverse("admin:captions_generationjob_changelist")
@@ -439,14 +483,13 @@ def test_launching_with_an_unknown_template_shows_why_and_creates_nothing(
 
 
 def test_a_remote_backend_that_does_not_answer_creates_no_job(
-    alice_client, patches, text_template, enqueued_chunks, monkeypatch
+    alice_client, patches, text_template, enqueued_chunks, settings
 ):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings.LLM_ENDPOINTS = {  # the discard port: nothing listens
+        "gone": {"base_url": "http://127.0.0.1:9/v1", "key_variable": ""}
+    }
     form = launch_form(
-        text_template,
-        backend="openai",
-        model="gpt-3.5-turbo",
-        base_url="http://127.0.0.1:9/v1",  # the discard port: nothing listens
+        text_template, backend="openai", model="gpt-3.5-turbo", endpoint="gone"
     )
     response = alice_client.post(LAUNCH_URL, {**form, "_launch": "1"})
     assert response.status_code == 200
@@ -504,6 +547,7 @@ def test_the_job_page_shows_progress_settings_and_a_live_endpoint(
     )
     assert "in flight per worker" in html
     assert "scenes: all ready; splits: all; only uncaptioned" in html
+    assert "none (the offline backend sends no request)" in html
     # Read-only: the job's counters belong to its workers.
     assert 'name="_save"' not in html
 
@@ -608,6 +652,32 @@ def test_retry_failed_refuses_a_running_job(alice_client, job, enqueued_chunks):
     assert "still running" in response.content.decode()
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.RUNNING
+    assert enqueued_chunks == []
+
+
+def test_a_job_launched_with_a_free_url_shows_it_and_is_not_retried(
+    alice_client, patches, text_template, enqueued_chunks, settings
+):
+    settings.LLM_ENDPOINTS = {
+        "openai": {"base_url": "https://api.openai.com/v1", "key_variable": "K"}
+    }
+    # Before endpoints had names (captions/migrations/0006): a typed base URL.
+    legacy = make_job(
+        text_template, backend="openai", base_url="http://10.0.0.5:8000/v1",
+        status=GenerationJob.Status.FAILED,
+    )  # fmt: skip
+    JobChunk.objects.create(job=legacy, index=0, patch_ids=[patches[0].pk])
+    page = reverse("admin:captions_generationjob_change", args=[legacy.pk])
+    assert "none: launched with the base URL http://10.0.0.5:8000/v1" in (
+        alice_client.get(page).content.decode()
+    )
+    response = alice_client.post(
+        reverse("admin:captions_generationjob_retry_failed", args=[legacy.pk]),
+        follow=True,
+    )
+    assert "launch a new job choosing an endpoint: openai" in (
+        response.content.decode()
+    )
     assert enqueued_chunks == []
 
 

@@ -12,6 +12,7 @@ from captions.llm.base import BackendError
 from captions.llm.openai_backend import OpenAIBackend
 from captions.models import GenerationJob, JobChunk
 from tests.api_data import make_job, token_client
+from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 
@@ -118,25 +119,73 @@ def test_a_refused_launch_is_a_400_with_the_reason_and_writes_nothing(
         ({"limit": 0}, "limit"),
         ({"chunk_size": -1}, "chunk_size"),
         ({"base_url": "not a url"}, "base_url"),
+        ({"base_url": "http://127.0.0.1:9/v1"}, "base_url"),  # not configured
+        ({"endpoint": "azure"}, "endpoint"),
         ({"price_in_per_million": -1}, "price_in_per_million"),
+        ({"scene": 3}, "scene"),  # unknown keys, not ignored
+        ({"scenes": [], "rpm": 60}, "rpm"),
     ],
 )
-def test_a_malformed_launch_is_a_400_naming_the_field(curator, api_world, body, field):
-    response = token_client(curator).post(LAUNCH, body, format="json")
-    assert response.status_code == 400
-    assert field in response.json()["fields"]
+def test_a_malformed_launch_is_a_400_naming_the_field(
+    curator, api_world, enqueued_chunks, body, field
+):
+    client = token_client(curator)
+    before = GenerationJob.objects.count()
+    for url in (LAUNCH, PLAN):
+        response = client.post(url, {"only_uncaptioned": False, **body}, format="json")
+        assert response.status_code == 400
+        assert field in response.json()["fields"]
+    assert GenerationJob.objects.count() == before
+    assert enqueued_chunks == []
+
+
+def test_an_openai_launch_names_its_endpoint_and_keeps_its_url(
+    curator, api_world, llm_endpoint, enqueued_chunks,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    with FakeOpenAI(api_key="sk-cora") as server:
+        llm_endpoint(server, "local")
+        response = launch(
+            token_client(curator), django_capture_on_commit_callbacks,
+            backend="openai", endpoint="local", model="llama3", limit=1,
+            only_uncaptioned=False,
+        )  # fmt: skip
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["endpoint"], body["base_url"]) == ("local", server.base_url)
+    job = GenerationJob.objects.get(pk=body["id"])
+    assert (job.endpoint, job.base_url) == ("local", server.base_url)
+
+
+def test_a_legacy_base_url_of_a_configured_endpoint_launches_on_that_endpoint(
+    curator, api_world, llm_endpoint, enqueued_chunks,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    with FakeOpenAI(api_key="sk-cora") as server:
+        llm_endpoint(server, "local")
+        response = launch(
+            token_client(curator), django_capture_on_commit_callbacks,
+            backend="openai", base_url=server.base_url + "/", model="llama3",
+            limit=1, only_uncaptioned=False,
+        )  # fmt: skip
+    assert response.status_code == 201, response.json()
+    assert response.json()["endpoint"] == "local"
 
 
 def test_a_launch_whose_server_does_not_answer_queues_nothing(
-    curator, api_world, monkeypatch, enqueued_chunks, django_capture_on_commit_callbacks
-):
+    curator, api_world, settings, monkeypatch, enqueued_chunks,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
     def unreachable(backend) -> None:
         raise BackendError("connection", "http://127.0.0.1:9/v1 does not answer")
 
+    settings.LLM_ENDPOINTS = {
+        "gone": {"base_url": "http://127.0.0.1:9/v1", "key_variable": ""}
+    }
     monkeypatch.setattr(OpenAIBackend, "check", unreachable)
     response = launch(
         token_client(curator), django_capture_on_commit_callbacks,
-        backend="openai", base_url="http://127.0.0.1:9/v1", only_uncaptioned=False,
+        backend="openai", endpoint="gone", only_uncaptioned=False,
     )  # fmt: skip
     assert response.status_code == 400
     assert "does not answer" in response.json()["error"]
@@ -153,6 +202,18 @@ def test_cancelling_a_queued_job_ends_it(curator, api_world):
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.CANCELLED
     assert not job.chunks.exclude(status=JobChunk.Status.DONE).exists()
+
+
+@pytest.mark.parametrize("action", ["api-job-cancel", "api-job-retry-failed"])
+def test_the_bodyless_job_actions_refuse_a_body_with_keys(curator, api_world, action):
+    job = api_world.queued_job
+    response = token_client(curator).post(
+        reverse(action, args=[job.pk]), {"force": True}, format="json"
+    )
+    assert response.status_code == 400
+    assert "force" in response.json()["fields"]
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.QUEUED
 
 
 def test_cancelling_an_ended_job_is_a_409(curator, api_world):

@@ -151,23 +151,103 @@ def test_bad_launches_are_refused_before_anything_is_queued(
     assert enqueued_chunks == []
 
 
-def test_a_missing_api_key_is_refused_before_queueing(enqueued_chunks, monkeypatch):
-    make_patches(3)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_API_KEY_FILE", raising=False)
-    with pytest.raises(generation.GenerationError, match="API key"):
-        launch(backend="openai", model="gpt-4o-mini", base_url="http://127.0.0.1:9/v1")
-    assert GenerationJob.objects.count() == 0
-
-
-def test_a_base_url_that_does_not_answer_is_refused_before_queueing(
-    enqueued_chunks, monkeypatch
+def test_a_missing_api_key_is_refused_before_queueing(
+    enqueued_chunks, llm_endpoint, monkeypatch
 ):
     make_patches(3)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    with pytest.raises(generation.GenerationError):
-        launch(backend="openai", model="gpt-4o-mini", base_url="http://127.0.0.1:9/v1")
+    with FakeOpenAI(api_key=KEY) as server:
+        endpoint = llm_endpoint(server)
+        monkeypatch.delenv("FAKE_LLM_KEY")
+        with pytest.raises(generation.GenerationError, match="FAKE_LLM_KEY"):
+            launch(backend="openai", model="gpt-4o-mini", endpoint=endpoint)
+        assert server.received == []
     assert GenerationJob.objects.count() == 0
+
+
+def test_a_server_that_does_not_answer_is_refused_before_queueing(
+    enqueued_chunks, settings, monkeypatch
+):
+    make_patches(3)
+    settings.LLM_ENDPOINTS = {
+        "gone": {"base_url": "http://127.0.0.1:9/v1", "key_variable": "GONE_KEY"}
+    }
+    monkeypatch.setenv("GONE_KEY", KEY)
+    with pytest.raises(generation.GenerationError, match="does not answer"):
+        launch(backend="openai", model="gpt-4o-mini", endpoint="gone")
+    assert GenerationJob.objects.count() == 0
+
+
+def test_an_unknown_endpoint_is_refused_naming_the_configured_ones(
+    enqueued_chunks, llm_endpoint
+):
+    make_patches(3)
+    with FakeOpenAI(api_key=KEY) as server:
+        llm_endpoint(server, "local")
+        with pytest.raises(generation.GenerationError) as refused:
+            launch(backend="openai", model="gpt-4o-mini", endpoint="azure")
+        assert server.received == []
+    assert str(refused.value) == (
+        "unknown endpoint 'azure'; configured (LLM_ENDPOINTS): local"
+    )
+    assert GenerationJob.objects.count() == 0
+
+
+def test_without_an_endpoint_a_job_goes_to_the_first_configured_one(
+    enqueued_chunks, llm_endpoint
+):
+    make_patches(2)
+    with FakeOpenAI(api_key=KEY) as first, FakeOpenAI(api_key=KEY) as second:
+        llm_endpoint(first, "first")
+        llm_endpoint(second, "second")
+        job = launch(backend="openai", model="gpt-4o-mini")
+        run_all_chunks(job)
+        assert len(first.requests) == 2
+        assert second.received == []
+    assert (job.endpoint, job.base_url) == ("first", first.base_url)
+
+
+def test_an_offline_job_names_no_endpoint(enqueued_chunks):
+    make_patches(2)
+    job = launch(endpoint="no-such-endpoint")  # the offline backend sends nothing
+    assert (job.endpoint, job.base_url) == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "endpoint", "expected"),
+    [
+        ("", "", ""),
+        ("", "local", "local"),
+        ("http://127.0.0.1:8000/v1", "", "local"),
+        ("http://127.0.0.1:8000/v1/", "", "local"),
+        ("http://127.0.0.1:8000/v1", "local", "local"),
+    ],
+)
+def test_a_legacy_base_url_stands_for_the_endpoint_with_that_url(
+    settings, base_url, endpoint, expected
+):
+    settings.LLM_ENDPOINTS = {
+        "openai": {"base_url": "https://api.openai.com/v1", "key_variable": "K"},
+        "local": {"base_url": "http://127.0.0.1:8000/v1", "key_variable": ""},
+    }
+    name = generation.endpoint_name_from(endpoint=endpoint, base_url=base_url)
+    assert name == expected
+
+
+@pytest.mark.parametrize(
+    ("base_url", "endpoint", "message"),
+    [
+        ("http://127.0.0.1:8001/v1", "", "not the URL of a configured endpoint"),
+        ("http://127.0.0.1:8000/v1/chat", "", "not the URL of a configured endpoint"),
+        ("http://127.0.0.1:8000/v1", "openai", "the URL of the endpoint 'local'"),
+    ],
+)
+def test_any_other_base_url_is_refused(settings, base_url, endpoint, message):
+    settings.LLM_ENDPOINTS = {
+        "openai": {"base_url": "https://api.openai.com/v1", "key_variable": "K"},
+        "local": {"base_url": "http://127.0.0.1:8000/v1", "key_variable": ""},
+    }
+    with pytest.raises(generation.GenerationError, match=message):
+        generation.endpoint_name_from(endpoint=endpoint, base_url=base_url)
 
 
 def test_the_plan_estimates_tokens_and_cost_from_a_rendered_prompt():
@@ -192,12 +272,13 @@ def test_the_plan_estimates_tokens_and_cost_from_a_rendered_prompt():
 
 
 def test_an_openai_job_sends_the_statistics_and_keeps_provenance(
-    enqueued_chunks, monkeypatch
+    enqueued_chunks, llm_endpoint
 ):
     patches = make_patches(6)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
-        job = launch(backend="openai", model="gpt-4o-mini", base_url=server.base_url)
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server)
+        )
         run_all_chunks(job)
         bodies = list(server.requests)
     assert job.status == GenerationJob.Status.FINISHED
@@ -216,14 +297,13 @@ def test_an_openai_job_sends_the_statistics_and_keeps_provenance(
 
 
 def test_bad_replies_are_stored_as_failures_never_as_captions(
-    enqueued_chunks, monkeypatch
+    enqueued_chunks, llm_endpoint
 ):
     make_patches(5)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
         server.enqueue("malformed", "empty", "length", "refusal", "ok")
         job = launch(
-            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
             options=generation.JobOptions(chunk_size=10, in_flight_per_worker=1),
         )  # fmt: skip
         run_all_chunks(job)
@@ -237,13 +317,12 @@ def test_bad_replies_are_stored_as_failures_never_as_captions(
 
 
 def test_a_wrong_key_fails_the_job_with_the_reason_without_trying_every_patch(
-    enqueued_chunks, monkeypatch
+    enqueued_chunks, llm_endpoint
 ):
     make_patches(30)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
         job = launch(
-            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
             options=generation.JobOptions(chunk_size=10, in_flight_per_worker=2),
         )  # fmt: skip
         server.api_key = "another-key"  # revoked after launch
@@ -255,13 +334,12 @@ def test_a_wrong_key_fails_the_job_with_the_reason_without_trying_every_patch(
     assert Caption.objects.filter(job=job).count() == 0
 
 
-def test_retry_failed_queues_the_failed_patches_again(enqueued_chunks, monkeypatch):
+def test_retry_failed_queues_the_failed_patches_again(enqueued_chunks, llm_endpoint):
     make_patches(4)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
         server.enqueue("empty", "empty")
         job = launch(
-            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
             options=generation.JobOptions(chunk_size=10, in_flight_per_worker=1),
         )  # fmt: skip
         run_all_chunks(job)
@@ -273,15 +351,16 @@ def test_retry_failed_queues_the_failed_patches_again(enqueued_chunks, monkeypat
     assert GenerationFailure.objects.filter(job=job).count() == 0
 
 
-def test_cancel_stops_new_requests_within_seconds(transactional_db, monkeypatch):
+def test_cancel_stops_new_requests_within_seconds(
+    transactional_db, monkeypatch, llm_endpoint
+):
     make_patches(60)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     from captions import tasks
 
     monkeypatch.setattr(tasks.generate_chunk, "delay", lambda *args: None)
     with FakeOpenAI(api_key=KEY, latency_s=0.3) as server:
         job = launch(
-            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
             options=generation.JobOptions(chunk_size=60, in_flight_per_worker=2),
         )  # fmt: skip
 
@@ -305,7 +384,7 @@ def test_cancel_stops_new_requests_within_seconds(transactional_db, monkeypatch)
 
 
 def test_a_vision_job_sends_the_land_cover_map_as_an_image(
-    enqueued_chunks, monkeypatch, tmp_path
+    enqueued_chunks, llm_endpoint, tmp_path
 ):
     import base64
     import io as bytes_io
@@ -320,10 +399,9 @@ def test_a_vision_job_sends_the_land_cover_map_as_an_image(
     landcover = write_worldcover_for(tmp_path / "scene_wc.tif", image)
     call_command("ingest_scene", str(image), str(landcover), "--no-progress",
                  stdout=bytes_io.StringIO())  # fmt: skip
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
         job = launch(
-            backend="openai", model="gpt-4o", base_url=server.base_url,
+            backend="openai", model="gpt-4o", endpoint=llm_endpoint(server),
             template="chatearthnet-vision",
         )  # fmt: skip
         run_all_chunks(job)
@@ -345,13 +423,12 @@ def test_a_vision_job_sends_the_land_cover_map_as_an_image(
 
 
 def test_retry_after_a_wrong_key_captions_the_patches_the_job_never_reached(
-    enqueued_chunks, monkeypatch
+    enqueued_chunks, llm_endpoint
 ):
     make_patches(30)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY) as server:
         job = launch(
-            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
             options=generation.JobOptions(chunk_size=10, in_flight_per_worker=2),
         )  # fmt: skip
         server.api_key = "revoked"
@@ -366,13 +443,12 @@ def test_retry_after_a_wrong_key_captions_the_patches_the_job_never_reached(
 
 
 def test_a_provider_that_keeps_failing_ends_the_job_as_failed_with_the_reason(
-    enqueued_chunks, monkeypatch
+    enqueued_chunks, llm_endpoint
 ):
     make_patches(60)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY, default="500") as server:
         job = launch(
-            backend="openai", model="gpt-4o-mini", base_url=server.base_url,
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
             options=generation.JobOptions(
                 chunk_size=60, in_flight_per_worker=1, max_retries=0
             ),
@@ -383,3 +459,88 @@ def test_a_provider_that_keeps_failing_ends_the_job_as_failed_with_the_reason(
     assert "in a row" in job.error and "server_error" in job.error
     assert requests_seen == generation.MAX_CONSECUTIVE_FAILURES
     assert Caption.objects.filter(job=job).count() == 0
+
+
+# --- Endpoints in the worker: resolved by name when a chunk runs -------------------
+
+
+def test_a_worker_that_does_not_know_the_endpoint_stops_the_job_sending_nothing(
+    enqueued_chunks, llm_endpoint, settings
+):
+    make_patches(4)
+    with FakeOpenAI(api_key=KEY) as server:
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server)
+        )
+        settings.LLM_ENDPOINTS = {  # the worker's own configuration
+            "other": {"base_url": "http://127.0.0.1:9/v1", "key_variable": ""}
+        }
+        run_all_chunks(job)
+        assert server.requests == []  # the launch's check only
+    assert job.status == GenerationJob.Status.FAILED
+    assert job.error == (
+        "config: unknown endpoint 'fake'; configured (LLM_ENDPOINTS): other"
+    )
+    assert GenerationFailure.objects.filter(job=job).count() == 0
+
+
+def test_a_worker_without_the_endpoints_key_stops_the_job_naming_the_variable(
+    enqueued_chunks, llm_endpoint, monkeypatch
+):
+    make_patches(4)
+    with FakeOpenAI(api_key=KEY) as server:
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server)
+        )
+        monkeypatch.delenv("FAKE_LLM_KEY")
+        run_all_chunks(job)
+        assert server.requests == []
+    assert job.status == GenerationJob.Status.FAILED
+    assert job.error.startswith("config: no API key for the endpoint 'fake'")
+    assert "FAKE_LLM_KEY" in job.error
+    assert KEY not in job.error
+
+
+def test_a_job_from_before_endpoints_had_names_says_to_launch_again(
+    enqueued_chunks, llm_endpoint
+):
+    patches = make_patches(2)
+    with FakeOpenAI(api_key=KEY) as server:
+        llm_endpoint(server)
+        job = GenerationJob.objects.create(
+            backend="openai", base_url="http://10.0.0.5:8000/v1", model="gpt-4o-mini",
+            template=generation.template_get("chatearthnet-text"),
+            selection={}, options={}, total=2, status=GenerationJob.Status.FAILED,
+        )  # fmt: skip
+        JobChunk.objects.create(
+            job=job, index=0, patch_ids=[p.pk for p in patches], status="done"
+        )
+        with pytest.raises(generation.GenerationError) as refused:
+            generation.job_retry_failed(job_id=job.pk)
+        assert server.received == []
+    assert "launch a new job choosing an endpoint: fake" in str(refused.value)
+    assert enqueued_chunks == []
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.FAILED
+
+
+def test_the_rate_limit_is_shared_per_endpoint_and_model(
+    enqueued_chunks, llm_endpoint, monkeypatch
+):
+    make_patches(2)
+    keys: list[str] = []
+    limiter_for = generation.rate_limiter_for
+
+    def recording(broker_url: str, key: str, *args, **kwargs):
+        keys.append(key)
+        return limiter_for(broker_url, key, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "rate_limiter_for", recording)
+    with FakeOpenAI(api_key=KEY) as server:
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
+            options=generation.JobOptions(requests_per_minute=600),
+        )  # fmt: skip
+        run_all_chunks(job)
+    assert job.done == 2
+    assert keys[-1] == "llm:fake:gpt-4o-mini"

@@ -35,15 +35,15 @@ def test_a_real_worker_runs_an_offline_job_to_the_end(start_worker):
 
 
 def test_a_real_worker_runs_an_openai_job_against_a_loopback_server(
-    start_worker, monkeypatch
+    start_worker, llm_endpoint
 ):
     make_patches(24)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY, latency_s=0.2) as server:
-        start_worker(OPENAI_API_KEY=KEY)
+        endpoint = llm_endpoint(server)  # in the environment the worker inherits
+        start_worker()
         job = generation.job_launch(
             selection=generation.Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", base_url=server.base_url,
+            template="chatearthnet-text", endpoint=endpoint,
             options=generation.JobOptions(chunk_size=12, in_flight_per_worker=8),
         )  # fmt: skip
         wait_for(
@@ -51,8 +51,33 @@ def test_a_real_worker_runs_an_openai_job_against_a_loopback_server(
             what="the job",
         )  # fmt: skip
         assert server.max_in_flight > 1  # requests overlapped within the worker
+        keys = {seen.authorization for seen in server.received}
     assert job.status == GenerationJob.Status.FINISHED
     assert job.done == 24
+    assert keys == {f"Bearer {KEY}"}
+
+
+def test_a_worker_that_does_not_know_the_jobs_endpoint_stops_it(
+    start_worker, llm_endpoint
+):
+    make_patches(6)
+    with FakeOpenAI(api_key=KEY) as server:
+        endpoint = llm_endpoint(server)
+        start_worker(LLM_ENDPOINTS="other http://127.0.0.1:9/v1")
+        job = generation.job_launch(
+            selection=generation.Selection(), backend="openai", model="gpt-4o-mini",
+            template="chatearthnet-text", endpoint=endpoint,
+            options=generation.JobOptions(chunk_size=3),
+        )  # fmt: skip
+        wait_for(
+            lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90,
+            what="the job",
+        )  # fmt: skip
+        assert server.requests == []  # the launch's check only, from this process
+    assert job.status == GenerationJob.Status.FAILED
+    assert job.error == (
+        "config: unknown endpoint 'fake'; configured (LLM_ENDPOINTS): other"
+    )
 
 
 @pytest.mark.skipif(
@@ -60,16 +85,16 @@ def test_a_real_worker_runs_an_openai_job_against_a_loopback_server(
     reason="redelivery of a killed worker's task needs the Redis broker",
 )
 def test_a_worker_killed_mid_job_loses_nothing_and_captions_each_patch_once(
-    start_worker, monkeypatch
+    start_worker, llm_endpoint
 ):
     patches = make_patches(60)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    visibility = {"CELERY_VISIBILITY_TIMEOUT_S": "3", "OPENAI_API_KEY": KEY}
+    visibility = {"CELERY_VISIBILITY_TIMEOUT_S": "3"}
     with FakeOpenAI(api_key=KEY, latency_s=0.25) as server:
+        endpoint = llm_endpoint(server)
         first = start_worker(**visibility)
         job = generation.job_launch(
             selection=generation.Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", base_url=server.base_url,
+            template="chatearthnet-text", endpoint=endpoint,
             options=generation.JobOptions(chunk_size=20, in_flight_per_worker=4),
         )  # fmt: skip
         wait_for(lambda: job_status(job) and job.done >= 5, timeout=60, what="work")
@@ -89,14 +114,14 @@ def test_a_worker_killed_mid_job_loses_nothing_and_captions_each_patch_once(
     assert {row["n"] for row in per_patch} == {1}
 
 
-def test_cancel_through_a_real_worker(start_worker, monkeypatch):
+def test_cancel_through_a_real_worker(start_worker, llm_endpoint):
     make_patches(80)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(api_key=KEY, latency_s=0.3) as server:
-        start_worker(OPENAI_API_KEY=KEY)
+        endpoint = llm_endpoint(server)
+        start_worker()
         job = generation.job_launch(
             selection=generation.Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", base_url=server.base_url,
+            template="chatearthnet-text", endpoint=endpoint,
             options=generation.JobOptions(chunk_size=20, in_flight_per_worker=2),
         )  # fmt: skip
         wait_for(lambda: len(server.requests) >= 3, timeout=60, what="requests")

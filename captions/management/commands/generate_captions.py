@@ -24,7 +24,17 @@ class Command(BaseCommand):
             default="chatearthnet-text",
             help="Template name, or name:version",
         )
-        parser.add_argument("--base-url", default="", help="OpenAI-compatible API URL")
+        parser.add_argument(
+            "--endpoint",
+            default="",
+            help="A configured LLM endpoint (LLM_ENDPOINTS) for the openai backend; "
+            "default: the first one",
+        )
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="Deprecated: the URL of a configured endpoint, which it stands for",
+        )
         parser.add_argument(
             "--scene", action="append", default=[], help="Scene name or id (repeatable)"
         )
@@ -72,6 +82,12 @@ class Command(BaseCommand):
             chunk_size=options["chunk_size"],
         )
         backend = options["backend"]
+        try:
+            endpoint = generation.endpoint_name_from(
+                endpoint=options["endpoint"], base_url=options["base_url"]
+            )
+        except generation.GenerationError as error:
+            raise CommandError(str(error)) from None
         if (
             options["allow_empty"]
             and not generation.selected_patches(selection).exists()
@@ -84,7 +100,7 @@ class Command(BaseCommand):
                 backend=backend,
                 model=options["model"] or generation.DEFAULT_MODELS[backend],
                 template=options["template"],
-                base_url=options["base_url"],
+                endpoint=endpoint,
                 options=job_options,
             )
         except generation.GenerationError as error:
