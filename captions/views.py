@@ -2,33 +2,55 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import SuspiciousFileOperation
+from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils._os import safe_join
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from verification import roles, tokens
+
+NO_ROLE = "previews are for annotators, curators and consumers: ask for a role"
+
+
+def _may_see_patches(user) -> bool:
+    # A role, or staff the admin shows patches to (the patch list's thumbnails).
+    return roles.has_role(user, *roles.ROLES) or user.has_perm("captions.view_patch")
 
 
 def media_file(request: HttpRequest, name: str) -> HttpResponseBase:
-    """Previews for signed-in users only: the imagery may be licensed, not public.
+    """Previews for users with a role only: the imagery may be licensed, not public.
 
     A browser brings its session; an API client the token it uses for the API (the
     patch URLs the API returns point here), in the same `Authorization` header.
+    Annotators see them on review pages, curators in the admin, consumers through
+    the API, staff with the permission to view patches in the admin; anyone else
+    signed in gets a 403, before any file is looked for.
     """
-    if not request.user.is_authenticated:
+    user = request.user
+    if not user.is_authenticated:
         try:
-            authenticated = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+            authenticated = tokens.ApiTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
         except AuthenticationFailed as failure:
-            return JsonResponse({"error": str(failure.detail)}, status=401)
+            refused = JsonResponse({"error": str(failure.detail)}, status=401)
+            refused["WWW-Authenticate"] = "Token"
+            return refused
         if authenticated is None:
             return redirect_to_login(request.get_full_path())
-        request.user = authenticated[0]
+        user = authenticated[0]
+        if not _may_see_patches(user):
+            return JsonResponse({"error": NO_ROLE}, status=403)
+    elif not _may_see_patches(user):
+        raise PermissionDenied(NO_ROLE)
     try:
         path = Path(safe_join(settings.MEDIA_ROOT, name))
     except SuspiciousFileOperation:
         raise Http404("no such file") from None
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # a name too long for the file system is no file either
+        found = False
+    if not found:
         raise Http404("no such file")
     response = FileResponse(path.open("rb"))
     # Previews never change once written: a patch's files are replaced only when its

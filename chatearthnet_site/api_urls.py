@@ -1,7 +1,6 @@
-"""/api/v1/: each app's endpoints, plus the token endpoint."""
+"""/api/v1/: each app's endpoints, plus the token endpoints."""
 
 from django.urls import include, path, re_path
-from rest_framework.authtoken.views import ObtainAuthToken
 
 from captions.api import captions as caption_api
 from captions.api import jobs as job_api
@@ -9,9 +8,16 @@ from captions.api import patches as patch_api
 from captions.api import scenes as scene_api
 from chatearthnet_site.api import api_not_found
 from verification import api as review_api
+from verification import api_tokens as token_api
 
 urlpatterns = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
+    path("auth/token/", token_api.TokenApi.as_view(), name="api-token"),
+    path("auth/tokens/", token_api.TokenListApi.as_view(), name="api-token-list"),
+    path(
+        "auth/tokens/<int:token_id>/",
+        token_api.TokenRevokeApi.as_view(),
+        name="api-token-revoke",
+    ),
     path("scenes/", scene_api.SceneListApi.as_view(), name="api-scene-list"),
     path(
         "scenes/<int:scene_id>/",

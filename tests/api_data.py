@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from captions.checks import check_caption
@@ -24,6 +23,7 @@ from captions.landcover import landcover_stats
 from captions.models import Caption, GenerationJob, JobChunk, Patch, Scene
 from captions.previews import encode_landcover_png, encode_rgb_preview
 from verification import services
+from verification.tokens import token_create
 
 TREE, GRASS, CROP, BUILT, WATER = 10, 30, 40, 50, 80
 
@@ -32,8 +32,8 @@ def token_client(user=None) -> APIClient:
     """A client that sends `Authorization: Token …` as scripts do; None: anonymous."""
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, key = token_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
@@ -33,6 +34,12 @@ def media_root(settings, tmp_path: Path) -> Path:
     """Every test writes previews into its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """API throttles count in the cache: no test inherits another's requests."""
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

@@ -21,18 +21,49 @@ def test_a_token_from_username_and_password_opens_the_api(consumer, api_world):
     client = APIClient()
     response = client.post(
         reverse("api-token"),
-        {"username": "conrad", "password": "pw-conrad-123"},
+        {"username": "conrad", "password": "pw-conrad-123", "name": "laptop"},
         format="json",
     )
-    assert response.status_code == 200
-    token = response.json()["token"]
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"token", "id", "name", "created_at", "expires_at"}
+    assert body["name"] == "laptop"
+    token = body["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get(CAPTIONS).status_code == 200
-    # The same token again: one per user, not a new one per login.
+    # A new token each time (one per script or machine), as a form too; the first
+    # still works.
     again = APIClient().post(
         reverse("api-token"), {"username": "conrad", "password": "pw-conrad-123"}
     )
-    assert again.json()["token"] == token
+    assert again.status_code == 201
+    assert again.json()["token"] != token
+    assert client.get(CAPTIONS).status_code == 200
+
+
+def test_a_stale_token_in_the_header_does_not_stop_asking_for_a_new_one(consumer):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token revoked-long-ago")
+    response = client.post(
+        reverse("api-token"),
+        {"username": "conrad", "password": "pw-conrad-123"},
+        format="json",
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "conrad"},
+        {"username": "conrad", "password": "pw-conrad-123", "scope": "all"},
+        {"username": "conrad", "password": "pw-conrad-123", "name": "x" * 101},
+    ],
+)
+def test_a_malformed_token_request_is_a_400_naming_the_field(consumer, body):
+    response = APIClient().post(reverse("api-token"), body, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"]
 
 
 def test_a_wrong_password_gets_no_token(consumer):

@@ -7,7 +7,8 @@ anonymous caller sends no token. The roles, as docs/api.md tells them:
   annotators do not: what reviewing needs comes with the caption they claim;
 - annotators and curators review; consumers do not;
 - only curators see and launch jobs (and releases);
-- nobody without a token or session gets anything but the token endpoint.
+- nobody without a token or session gets anything but the token endpoint;
+- every signed-in user manages their own tokens, and nobody anyone else's.
 
 A new endpoint needs a row: `test_every_api_endpoint_has_a_row` walks the URL
 patterns under /api/v1/ and fails on one the table does not name.
@@ -19,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from chatearthnet_site import api_urls
 from tests.api_data import ApiWorld, hand_to, token_client
+from verification.tokens import token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -55,9 +58,14 @@ LAUNCH = {"backend": "offline", "only_uncaptioned": False, "limit": 1}
 # Append rows here; a placeholder is a key of `url_for`'s table.
 MATRIX = [
     # The one endpoint that answers without a token: it hands tokens out for a
-    # username and password (here Cora's; anyone who knows them gets 200).
-    Row("POST", "/api/v1/auth/token/", 200, 200, 200, 200,
+    # username and password (here Cora's; anyone who knows them gets one).
+    Row("POST", "/api/v1/auth/token/", 201, 201, 201, 201,
         body={"username": "cora", "password": "pw-cora-123"}),
+    # Revokes the token the request carries: each caller's own.
+    Row("DELETE", "/api/v1/auth/token/", 401, 204, 204, 204),
+    Row("GET", "/api/v1/auth/tokens/", 401, 200, 200, 200),
+    # One of Cora's tokens: hers to revoke, no one else's to know of.
+    Row("DELETE", "/api/v1/auth/tokens/{cora_token}/", 401, 404, 204, 404),
     Row("GET", "/api/v1/scenes/", **READ),
     Row("GET", "/api/v1/scenes/{scene}/", **READ),
     Row("GET", "/api/v1/patches/", **READ),
@@ -89,7 +97,12 @@ MATRIX = [
 
 
 def url_for(row: Row, world: ApiWorld) -> str:
+    cora_token = None
+    if "{cora_token}" in row.url:
+        cora = get_user_model().objects.get(username="cora")
+        cora_token = token_create(user=cora, name="another machine")[0].pk
     return row.url.format(
+        cora_token=cora_token,
         scene=world.scenes[0].pk,
         patch=world.patches[0].pk,
         caption=world.pending.pk,

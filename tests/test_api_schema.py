@@ -15,7 +15,6 @@ import pytest
 import schemathesis
 from django.core import signals
 from django.db import close_old_connections
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -25,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from captions.llm.openai_backend import OpenAIBackend
 from chatearthnet_site.wsgi import application
+from verification.tokens import token_create
 
 CHECKS = [
     not_a_server_error,
@@ -55,7 +55,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application, config=CONF
 
 @pytest.fixture
 def curator_token(curator) -> str:
-    return Token.objects.create(user=curator).key
+    return token_create(user=curator)[1]
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,10 @@ from django.contrib.auth.models import Group
 
 ANNOTATOR, CURATOR, CONSUMER = "annotator", "curator", "consumer"
 ROLES = (ANNOTATOR, CURATOR, CONSUMER)
-# Curators get every permission of these apps' models in the admin.
+# Curators get every permission of these apps' models in the admin, except on these
+# models (app label, model): other people's credentials are for superusers only.
 CURATOR_APPS = ("captions", "verification")
+SUPERUSER_ONLY_MODELS = (("verification", "apitoken"),)
 
 
 def has_role(user: Any, *roles: str) -> bool:
@@ -50,5 +52,9 @@ def ensure_groups() -> dict[str, Group]:
     curator_permissions = Permission.objects.filter(
         content_type__app_label__in=CURATOR_APPS
     )
+    for app_label, model in SUPERUSER_ONLY_MODELS:
+        curator_permissions = curator_permissions.exclude(
+            content_type__app_label=app_label, content_type__model=model
+        )
     groups[CURATOR].permissions.set(curator_permissions)
     return groups

@@ -93,7 +93,8 @@ def test_previews_are_not_served_to_anonymous_visitors(demo_pair, client):
 
 
 def test_media_paths_outside_the_media_folder_are_refused(client, django_user_model):
-    user = django_user_model.objects.create_user("bob", password="pw-bob-12")
+    # A superuser: previews are for roles only, and a user without one gets a 403.
+    user = django_user_model.objects.create_superuser("bob", password="pw-bob-12")
     client.force_login(user)
     assert client.get("/media/../manage.py").status_code == 404
     assert client.get("/media/scenes/1/missing.webp").status_code == 404

@@ -3,8 +3,19 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from verification.tokens import token_create
 
 pytestmark = pytest.mark.django_db
+
+
+def log_in(client, username: str, password: str) -> bool:
+    """Through the login page, as a person does (and as django-axes counts)."""
+    response = client.post(
+        "/accounts/login/", {"username": username, "password": password}
+    )
+    return response.status_code == 302
 
 
 def test_create_user_makes_a_superuser_that_can_log_in(client):
@@ -14,7 +25,7 @@ def test_create_user_makes_a_superuser_that_can_log_in(client):
     )  # fmt: skip
     alice = get_user_model().objects.get(username="alice")
     assert alice.is_superuser and alice.is_staff
-    assert client.login(username="alice", password="s3cret-pass")
+    assert log_in(client, "alice", "s3cret-pass")
 
 
 def test_create_user_again_resets_the_password_without_a_second_user():
@@ -26,6 +37,23 @@ def test_create_user_again_resets_the_password_without_a_second_user():
     assert bob.check_password("second-pass")
     assert not bob.is_staff
     assert get_user_model().objects.count() == 1
+
+
+def test_create_user_resetting_a_password_ends_the_users_tokens_and_sessions(client):
+    call_command("create_user", "bob", "--password", "first-pass", stdout=io.StringIO())
+    bob = get_user_model().objects.get(username="bob")
+    _, key = token_create(user=bob)
+    assert log_in(client, "bob", "first-pass")
+    out = io.StringIO()
+    call_command("create_user", "bob", "--password", "second-pass", stdout=out)
+    assert "API tokens no longer work" in out.getvalue()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    refused = api.get("/api/v1/auth/tokens/")
+    assert refused.status_code == 401
+    assert "the password changed" in refused.json()["error"]
+    # The browser session made with the old password ends too (Django's own rule).
+    assert client.get("/").status_code == 302
 
 
 def test_create_user_refuses_a_short_password_and_creates_nothing():
@@ -52,8 +80,8 @@ def test_a_curator_may_use_the_admin_site_and_an_annotator_may_not(client):
                  stdout=io.StringIO())  # fmt: skip
     call_command("create_user", "ann", "--password", "ann-pass-1", "--role",
                  "annotator", stdout=io.StringIO())  # fmt: skip
-    assert client.login(username="cur", password="cur-pass-1")
+    assert log_in(client, "cur", "cur-pass-1")
     assert client.get("/admin/captions/scene/").status_code == 200
     client.logout()
-    assert client.login(username="ann", password="ann-pass-1")
+    assert log_in(client, "ann", "ann-pass-1")
     assert client.get("/admin/captions/scene/").status_code == 302

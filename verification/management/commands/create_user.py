@@ -5,7 +5,10 @@ from verification.roles import CURATOR, ROLES, ensure_groups
 
 
 class Command(BaseCommand):
-    help = "Create a user, or reset an existing user's password (non-interactive)."
+    help = (
+        "Create a user, or reset an existing user's password (non-interactive). A "
+        "reset ends the user's sessions and API tokens."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -37,6 +40,13 @@ class Command(BaseCommand):
             # Curators use the admin site; the others never see it.
             user.is_staff = options["role"] == CURATOR or user.is_superuser
         user.save()
-        verb = "Created" if created else "Updated"
         role = f" ({options['role']})" if options["role"] else ""
-        self.stdout.write(f"{verb} user {username!r}{role}.")
+        if created:
+            self.stdout.write(f"Created user {username!r}{role}.")
+        else:
+            # The new password changes the hash sessions and API tokens are checked
+            # against (verification/tokens.py): both stop working, nothing to delete.
+            self.stdout.write(
+                f"Updated user {username!r}{role}: new password; their sessions and "
+                "API tokens no longer work."
+            )
