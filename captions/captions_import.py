@@ -1,4 +1,10 @@
-"""Import existing captions (ChatEarthNet's JSON files) as captions awaiting review."""
+"""Import existing captions (ChatEarthNet's JSON files) as captions awaiting review.
+
+The files run to GBs and come from elsewhere: they are read as a stream of parser
+events through `BoundedJsonReader`, so no entry, string or number is held whole
+beyond a bound. A caption longer than a reviewer may save (`MAX_CAPTION_CHARS`) is
+reported with its position and not imported; memory stays flat whatever its size.
+"""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -7,14 +13,27 @@ from pathlib import Path
 import ijson
 from django.db import transaction
 
-from captions.checks import check_caption
+from captions.bounded_json import BoundedJsonReader
+from captions.checks import MAX_CAPTION_CHARS, UNSTORABLE_CHARACTERS, check_caption
 from captions.models import Caption, Patch
 
 BATCH_SIZE = 1000
+# A character takes at most 12 bytes of JSON (a surrogate pair as two \uXXXX
+# escapes): strings are never cut below a caption's limit, and one that was cut is
+# still over it, so it is reported, not imported.
+STRING_BYTES_KEPT = 12 * (MAX_CAPTION_CHARS + 1)
+EXAMPLES_KEPT = 100
+NAME_CHARS_SHOWN = 200
 
 
 class CaptionImportError(Exception):
     """A caption file that cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class TooLongCaption:
+    entry: int  # position in the file's array, from 0
+    image: str
 
 
 @dataclass
@@ -24,6 +43,11 @@ class CaptionImportResult:
     created: int = 0
     already_imported: int = 0
     unmatched: list[str] = field(default_factory=list)
+    too_long: int = 0
+    too_long_examples: list[TooLongCaption] = field(default_factory=list)
+    # Entries whose image or caption holds NUL or an unpaired surrogate.
+    unstorable: int = 0
+    unstorable_examples: list[TooLongCaption] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
@@ -33,32 +57,64 @@ class CaptionImportResult:
             "already_imported": self.already_imported,
             "unmatched": len(self.unmatched),
             "unmatched_examples": self.unmatched[:10],
+            "too_long": self.too_long,
+            "too_long_examples": [
+                {"entry": caption.entry, "image": caption.image}
+                for caption in self.too_long_examples
+            ],
+            "max_caption_chars": MAX_CAPTION_CHARS,
+            "unstorable": self.unstorable,
+            "unstorable_examples": [
+                {"entry": caption.entry, "image": caption.image}
+                for caption in self.unstorable_examples
+            ],
         }
 
 
-def _entries(path: Path) -> Iterator[tuple[str, str]]:
-    """(image, caption) pairs of a JSON array, read as a stream: files run to GBs."""
+def _entries(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(position, image, caption) of each entry of a JSON array, read as a stream."""
     try:
         with path.open("rb") as handle:
             if _first_character(handle) != b"[":
                 raise CaptionImportError(f"{path}: not a JSON array of captions")
-            for position, entry in enumerate(ijson.items(handle, "item")):
-                if (
-                    not isinstance(entry, dict)
-                    or not isinstance(entry.get("image"), str)
-                    or not isinstance(entry.get("caption"), str)
-                ):
-                    raise CaptionImportError(
-                        f"{path}: entry {position} is not an object with string "
-                        '"image" and "caption"'
-                    )
-                yield entry["image"], entry["caption"]
+            reader = BoundedJsonReader(handle, max_string_bytes=STRING_BYTES_KEPT)
+            yield from _entries_of_events(path, ijson.parse(reader))
     except FileNotFoundError:
         raise CaptionImportError(f"{path}: no such file") from None
-    except ijson.JSONError as error:
+    except (ijson.JSONError, UnicodeDecodeError) as error:
         raise CaptionImportError(
             f"{path}: not a JSON array of captions ({error})"
         ) from None
+
+
+def _entries_of_events(
+    path: Path, events: Iterator[tuple[str, str, object]]
+) -> Iterator[tuple[int, str, str]]:
+    """Entries from ijson's events: only `image` and `caption` are kept, any other
+    key's value is passed over without being built."""
+    position = -1
+    entry: dict[str, object] = {}
+    for prefix, event, value in events:
+        if prefix == "item":
+            if event == "start_map":
+                position += 1
+                entry = {}
+            elif event == "end_map":
+                image, caption = entry.get("image"), entry.get("caption")
+                if not (isinstance(image, str) and isinstance(caption, str)):
+                    raise _not_an_entry(path, position)
+                yield position, image, caption
+            elif event != "map_key":
+                raise _not_an_entry(path, position + 1)
+        elif prefix in ("item.image", "item.caption"):
+            # Anything but a string (a number, a list, an object) is not an entry.
+            entry[prefix[5:]] = value if event == "string" else None
+
+
+def _not_an_entry(path: Path, position: int) -> CaptionImportError:
+    return CaptionImportError(
+        f'{path}: entry {position} is not an object with string "image" and "caption"'
+    )
 
 
 def _first_character(handle) -> bytes:
@@ -73,14 +129,28 @@ def captions_import(*, path: Path, source: str) -> CaptionImportResult:
     """Create a pending caption per entry whose image matches an imported tile patch.
 
     Matching is by file name (`Patch.source_name`, e.g. `xxx_patch01.png`). Importing
-    the same file under the same source again creates nothing new.
+    the same file under the same source again creates nothing new. A caption over
+    `MAX_CAPTION_CHARS` is counted in `too_long`, an entry holding NUL or an
+    unpaired surrogate in `unstorable`; neither is imported.
     """
     if not source.strip():
         raise CaptionImportError("a source name is needed (e.g. chatearthnet-3.5)")
     result = CaptionImportResult(source=source)
     batch: list[tuple[str, str]] = []
-    for image, text in _entries(path):
+    for position, image, text in _entries(path):
         result.read += 1
+        if len(text) > MAX_CAPTION_CHARS:
+            result.too_long += 1
+            if len(result.too_long_examples) < EXAMPLES_KEPT:
+                shown = TooLongCaption(position, image[:NAME_CHARS_SHOWN])
+                result.too_long_examples.append(shown)
+            continue
+        if UNSTORABLE_CHARACTERS.search(image) or UNSTORABLE_CHARACTERS.search(text):
+            result.unstorable += 1
+            if len(result.unstorable_examples) < EXAMPLES_KEPT:
+                shown = TooLongCaption(position, repr(image[:NAME_CHARS_SHOWN]))
+                result.unstorable_examples.append(shown)
+            continue
         batch.append((Path(image).name, text))
         if len(batch) >= BATCH_SIZE:
             _import_batch(batch, result)

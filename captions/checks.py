@@ -57,6 +57,13 @@ from captions.prompts import (
 )
 
 MIN_CHARS = 40
+# The longest caption kept at all: a reviewer's edit over it is refused
+# (verification/services.py) and an imported one is reported instead
+# (captions/captions_import.py). Far above MAX_CHARS, which only flags a caption.
+MAX_CAPTION_CHARS = 5000
+# NUL and unpaired surrogates: no database text column takes them (PostgreSQL
+# refuses both) and no caption needs them; edits and imports refuse them.
+UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 # 300 tokens (the text prompt's max_tokens) are about 1,300 characters of English and
 # the vision prompt allows 350; a reply longer than this is rambling.
 MAX_CHARS = 1600

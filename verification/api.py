@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from captions.api.filters import MAX_ID
 from captions.models import Caption
-from chatearthnet_site.api import IsReviewer
+from chatearthnet_site.api import IsReviewer, NoInputSerializer, StrictInputSerializer
 from verification import selectors, services
 from verification.roles import is_curator
 from verification.serializers import ReviewCaptionSerializer, ReviewConflictSerializer
@@ -41,15 +41,17 @@ class ReviewNextApi(APIView):
     """Claim the next caption of the queue: 200 with it, 204 when nothing is left.
 
     A caption the caller still holds comes back first, so asking twice never takes a
-    second one. Curators may narrow the queue as on the page: scene, job, failed check,
-    class present.
+    second one. A caller holds at most two captions: skipping the one held gets a
+    second beside it (to fetch ahead, as the page does); at two, the skipped claim
+    that would expire first is given back before another is taken. Curators may
+    narrow the queue as on the page: scene, job, failed check, class present.
     """
 
     permission_classes = [IsReviewer]
     parser_classes = [JSONParser]
 
     @extend_schema_serializer(component_name="ReviewNext")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         skip_ids = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
             max_length=SKIP_IDS_KEPT,
@@ -116,7 +118,7 @@ class ReviewActionApi(APIView):
     parser_classes = [JSONParser]
 
     @extend_schema_serializer(component_name="ReviewAction")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         action = serializers.ChoiceField(choices=["approve", "edit", "reject", "skip"])
         version = serializers.IntegerField(
             min_value=1,
@@ -220,6 +222,7 @@ class ReviewRenewApi(APIView):
         },
     )
     def post(self, request: Request, caption_id: int) -> Response:
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         try:
             expires = services.claim_renew(caption_id=caption_id, user=request.user)
         except services.ReviewError as error:

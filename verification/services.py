@@ -11,18 +11,20 @@ import datetime as dt
 import difflib
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from captions.checks import check_caption
+from captions.checks import MAX_CAPTION_CHARS, UNSTORABLE_CHARACTERS, check_caption
 from captions.json_lookups import ArrayHasElement
 from captions.models import Caption
 from verification.models import Revision
 from verification.roles import is_curator
 
 CLAIM_TTL = dt.timedelta(minutes=5)
-MAX_CAPTION_CHARS = 5000
+# The caption on screen and the one claimed ahead of it (docs/review.md).
+MAX_CLAIMS_PER_PERSON = 2
 REJECT_REASONS = (
     "names a class that is not there",
     "misses the dominant class",
@@ -102,32 +104,63 @@ def queue_claim_next(
 ) -> Caption | None:
     """The caption this person should review now, claimed for them; None: all done.
 
-    A claim they still hold comes first, so a reload never takes a second caption.
+    A claim they still hold and do not skip comes first, so a reload never takes a
+    second caption. A person holds at most `MAX_CLAIMS_PER_PERSON`: the caption on
+    screen and the one claimed ahead of it (the page skips the first to get the
+    second). Asking for another at the cap gives back the skipped claim that would
+    expire first: skipping a caption hands it back, whatever the client keeps.
     """
     now = timezone.now()
-    held = (
-        Caption.objects.filter(
-            claimed_by=user, claim_expires_at__gte=now, status=Caption.Status.PENDING
+    with transaction.atomic():
+        _lock_claims_of(user)
+        held = list(
+            Caption.objects.filter(
+                claimed_by=user,
+                claim_expires_at__gte=now,
+                status=Caption.Status.PENDING,
+            ).order_by("pk")
         )
-        .exclude(pk__in=skip_ids)
-        .first()
-    )
-    if held is not None:
-        return _renew(held, user, now)
-    candidates = _claimable(now).exclude(pk__in=skip_ids)
+        skipped = set(skip_ids)
+        kept = next((caption for caption in held if caption.pk not in skipped), None)
+        if kept is not None:
+            return _renew(kept, user, now)
+        surplus = len(held) - (MAX_CLAIMS_PER_PERSON - 1)
+        if surplus > 0:
+            by_expiry = sorted(held, key=lambda c: (c.claim_expires_at, c.pk))
+            Caption.objects.filter(
+                pk__in=[caption.pk for caption in by_expiry[:surplus]],
+                claimed_by=user,
+            ).update(claimed_by=None, claim_expires_at=None)
+        return _claim_first(user, queue_filter, skipped, now)
+
+
+def _lock_claims_of(user) -> None:
+    """Serialise one person's claims, so two requests at once cannot both see one
+    claim held and each take another. On PostgreSQL the person's row is locked
+    until the claim commits; SQLite's transactions here begin IMMEDIATE, which
+    already serialises every writer."""
+    if connection.vendor == "postgresql":
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list(
+            "pk", flat=True
+        ).first()
+
+
+def _claim_first(
+    user, queue_filter: QueueFilter | None, skipped: set[int], now: dt.datetime
+) -> Caption | None:
+    """Claim the first claimable caption in queue order (inside the caller's
+    transaction)."""
+    candidates = _claimable(now).exclude(pk__in=skipped)
     if queue_filter is not None:
         candidates = queue_filter.apply(candidates)
     candidates = candidates.order_by(*QUEUE_ORDER)
     if connection.vendor == "postgresql":
-        with transaction.atomic():
-            caption = candidates.select_for_update(
-                skip_locked=True, of=("self",)
-            ).first()
-            if caption is None:
-                return None
-            Caption.objects.filter(pk=caption.pk).update(
-                claimed_by=user, claim_expires_at=now + CLAIM_TTL
-            )
+        caption = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if caption is None:
+            return None
+        Caption.objects.filter(pk=caption.pk).update(
+            claimed_by=user, claim_expires_at=now + CLAIM_TTL
+        )
         caption.claimed_by = user
         caption.claim_expires_at = now + CLAIM_TTL
         return caption
@@ -242,6 +275,11 @@ def word_edit_distance(before: str, after: str) -> float:
     return round(1.0 - ratio, 4)
 
 
+def _refuse_unstorable(text: str, what: str) -> None:
+    if UNSTORABLE_CHARACTERS.search(text):
+        raise ReviewError(f"{what} cannot hold NUL or unpaired surrogate characters")
+
+
 def caption_approve(
     *, caption_id: int, user, version: int, seconds_spent: float | None = None
 ) -> Caption:
@@ -260,6 +298,7 @@ def caption_edit(
     text = text.strip()
     if not text:
         raise ReviewError("a caption cannot be empty")
+    _refuse_unstorable(text, "a caption")
     if len(text) > MAX_CAPTION_CHARS:
         raise ReviewError(
             f"a caption holds at most {MAX_CAPTION_CHARS} characters, this one "
@@ -279,6 +318,7 @@ def caption_reject(
     reason = reason.strip()
     if not reason:
         raise ReviewError("say why the caption is rejected")
+    _refuse_unstorable(reason, "a reason")
     caption = Caption.objects.only("text").get(pk=caption_id)
     return _apply(
         caption_id=caption_id, user=user, version=version,

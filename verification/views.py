@@ -6,17 +6,26 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
+from captions.api.export import is_database_id
+from captions.api.filters import MAX_ID
 from captions.checks import CHECK_DESCRIPTIONS, CLASS_WORDS
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
 from captions.models import Caption
+from chatearthnet_site.errors import body_too_large_message
 from verification import selectors, services
+from verification.models import Revision
 from verification.roles import is_curator, may_review
 
 SKIPPED_KEY = "review_skipped"  # recently skipped captions, per session
@@ -32,15 +41,18 @@ def _json_for_reviewers(
     view: Callable[..., JsonResponse],
 ) -> Callable[..., JsonResponse]:
     """The JSON endpoints' role check: a 403 the page's script can show, not the
-    HTML error page `_require_reviewer` leads to."""
+    HTML error page `_require_reviewer` leads to. A caption id no row can have is a
+    404 before it reaches a query (or the session's skipped list)."""
 
     @functools.wraps(view)
-    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    def checked(request: HttpRequest, caption_id: int) -> JsonResponse:
         if not may_review(request.user):
             return JsonResponse(
                 {"error": "only annotators and curators review"}, status=403
             )
-        return view(request, *args, **kwargs)
+        if not is_database_id(caption_id):
+            return JsonResponse({"error": "no such caption"}, status=404)
+        return view(request, caption_id)
 
     return checked
 
@@ -49,31 +61,54 @@ def _skipped(request: HttpRequest) -> tuple[int, ...]:
     return tuple(request.session.get(SKIPPED_KEY, []))
 
 
+# A WorldCover class code is one byte; ids are bigints (as in the API's filters).
+QUEUE_FILTER_NUMBERS = {"scene": MAX_ID, "job": MAX_ID, "class": 255}
+MAX_CHECK_CHARS = 40
+
+
+class BadQueueFilter(services.ReviewError):
+    """A queue filter in the query string that names nothing (400)."""
+
+
 def _queue_filter(request: HttpRequest) -> services.QueueFilter | None:
-    """Curators may narrow the queue with ?scene=&job=&check=&class=."""
+    """Curators may narrow the queue with ?scene=&job=&check=&class=; an empty value
+    is no filter, a malformed one a `BadQueueFilter`. Others' filters are ignored."""
     if not is_curator(request.user):
         return None
     params = request.GET
-
-    def number(name: str) -> int | None:
+    numbers: dict[str, int | None] = {}
+    for name, largest in QUEUE_FILTER_NUMBERS.items():
         value = params.get(name, "")
-        return int(value) if value.isdigit() else None
-
+        # isascii too: str.isdigit() takes "²" and Arabic-Indic digits.
+        if value and not (value.isascii() and value.isdigit()):
+            raise BadQueueFilter(f"{name}: give a whole number, not {value[:40]!r}")
+        number = int(value) if value else None
+        if number is not None and not 1 <= number <= largest:
+            raise BadQueueFilter(f"{name}: give a number from 1 to {largest}")
+        numbers[name] = number
+    check = params.get("check", "")
+    if len(check) > MAX_CHECK_CHARS or not check.isprintable():
+        raise BadQueueFilter(
+            f"check: give the code of a check (at most {MAX_CHECK_CHARS} characters)"
+        )
     return services.QueueFilter(
-        scene_id=number("scene"),
-        job_id=number("job"),
-        check=params.get("check", "")[:40],
-        class_code=number("class"),
+        scene_id=numbers["scene"],
+        job_id=numbers["job"],
+        check=check,
+        class_code=numbers["class"],
     )
 
 
 @login_required
+@require_safe
 def review_next(request: HttpRequest) -> HttpResponse:
     _require_reviewer(request)
+    try:
+        queue_filter = _queue_filter(request)
+    except BadQueueFilter as error:
+        return render(request, "400.html", {"message": error.message}, status=400)
     caption = services.queue_claim_next(
-        user=request.user,
-        queue_filter=_queue_filter(request),
-        skip_ids=_skipped(request),
+        user=request.user, queue_filter=queue_filter, skip_ids=_skipped(request)
     )
     if caption is None:
         if _skipped(request):
@@ -93,6 +128,7 @@ def _query(request: HttpRequest) -> str:
 # cookie must exist even on a page that renders no form.
 @ensure_csrf_cookie
 @login_required
+@require_safe
 def review(request: HttpRequest, caption_id: int) -> HttpResponse:
     _require_reviewer(request)
     try:
@@ -166,26 +202,55 @@ CLASS_VOCABULARY = {
 }
 
 
-def _json_body(request: HttpRequest) -> dict:
+class BodyTooLarge(services.ReviewError):
+    status = 413
+
+
+# What each JSON endpoint of the page takes: any other key is refused, as the API's
+# StrictInputSerializer refuses it (a typo must not be saved as something else).
+ACTION_KEYS = frozenset({"action", "version", "text", "reason", "seconds_spent"})
+NO_KEYS: frozenset[str] = frozenset()
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _json_body(request: HttpRequest, *, keys: frozenset[str]) -> dict:
+    """The request's JSON object (none: `{}`), holding only `keys`. The page sends
+    JSON; a form (what `curl -F` or a test client sends by default) is read as one,
+    so its keys are judged the same way."""
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise services.ReviewError("the request body is not JSON") from None
+        if request.content_type in FORM_TYPES:
+            body: object = request.POST.dict()
+        else:
+            body = json.loads(request.body or b"{}")
+    except RequestDataTooBig:
+        raise BodyTooLarge(body_too_large_message()) from None
+    except (ValueError, RecursionError, SuspiciousOperation, MultiPartParserError):
+        raise services.ReviewError("the request body is not JSON (or a form)") from None
     if not isinstance(body, dict):
         raise services.ReviewError("the request body must be a JSON object")
+    unknown = sorted(set(body) - keys)
+    if unknown:
+        takes = ", ".join(sorted(keys)) or "no keys"
+        raise services.ReviewError(
+            f"unknown key {unknown[0][:40]!r}; this endpoint takes {takes}"
+        )
     return body
 
 
 def _version(body: dict) -> int:
     version = body.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise services.ReviewError("send the caption's version you started from")
     return version
 
 
 def _seconds(body: dict) -> float | None:
     seconds = body.get("seconds_spent")
-    if isinstance(seconds, int | float) and 0 <= seconds < 24 * 3600:
+    if (
+        isinstance(seconds, int | float)
+        and not isinstance(seconds, bool)
+        and 0 <= seconds < 24 * 3600
+    ):
         return float(seconds)
     return None
 
@@ -196,7 +261,7 @@ def _seconds(body: dict) -> float | None:
 def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
     """approve / edit / reject / skip, as JSON; 409 with the current text if stale."""
     try:
-        body = _json_body(request)
+        body = _json_body(request, keys=ACTION_KEYS)
         action = body.get("action")
         if action == "skip":
             services.claim_release(caption_id=caption_id, user=request.user)
@@ -256,6 +321,7 @@ def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
 @_json_for_reviewers
 def review_renew(request: HttpRequest, caption_id: int) -> JsonResponse:
     try:
+        _json_body(request, keys=NO_KEYS)
         expires = services.claim_renew(caption_id=caption_id, user=request.user)
     except services.ReviewError as error:
         return JsonResponse({"error": error.message}, status=error.status)
@@ -270,9 +336,14 @@ def review_ahead(request: HttpRequest, caption_id: int) -> JsonResponse:
     the page can fetch its images and its page beforehand: after an action the next
     caption appears at once. Asking again returns the same caption (a claim held
     beside the current one comes first), so a person holds at most two."""
+    try:
+        _json_body(request, keys=NO_KEYS)
+        queue_filter = _queue_filter(request)
+    except services.ReviewError as error:
+        return JsonResponse({"error": error.message}, status=error.status)
     following = services.queue_claim_next(
         user=request.user,
-        queue_filter=_queue_filter(request),
+        queue_filter=queue_filter,
         skip_ids=(*_skipped(request), caption_id),
     )
     if following is None:
@@ -290,13 +361,20 @@ def review_ahead(request: HttpRequest, caption_id: int) -> JsonResponse:
     )
 
 
+# The history's revert button is a form with its CSRF token and nothing else.
+REVERT_KEYS = frozenset({"csrfmiddlewaretoken"})
+
+
 @login_required
 @require_POST
 def review_revert(request: HttpRequest, revision_id: int) -> HttpResponse:
     if not is_curator(request.user):
         raise PermissionDenied("only curators may revert")
     try:
+        _json_body(request, keys=REVERT_KEYS)
         caption = services.caption_revert(revision_id=revision_id, user=request.user)
+    except Revision.DoesNotExist:
+        raise Http404("no such revision") from None
     except services.ReviewError as error:
         return JsonResponse({"error": error.message}, status=error.status)
     return redirect("review", caption.pk)

@@ -22,6 +22,7 @@ from captions.api.export import (
     FileApi,
     is_database_id,
 )
+from captions.api.filters import MAX_ID
 from captions.export import (
     SPLITS,
     VERIFIED_STATUSES,
@@ -33,6 +34,7 @@ from captions.models import Release
 from chatearthnet_site.api import (
     IsConsumerOrCurator,
     ReadsForConsumersWritesForCurators,
+    StrictInputSerializer,
 )
 
 # A release's data files are text; FileResponse would guess none for .jsonl.
@@ -81,15 +83,19 @@ class ReleaseSerializer(serializers.ModelSerializer):
         )
 
 
-class ReleaseInputSerializer(serializers.Serializer):
+class ReleaseInputSerializer(StrictInputSerializer):
     """What to release: the export's filters, all optional, and a description."""
 
     status = serializers.ChoiceField(
         choices=VERIFIED_STATUSES, required=False, allow_null=True
     )
     split = serializers.ChoiceField(choices=SPLITS, required=False, allow_null=True)
-    scene = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    job = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    scene = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID
+    )
+    job = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID
+    )
     reviewed_since = serializers.CharField(
         required=False,
         allow_null=True,
@@ -99,15 +105,6 @@ class ReleaseInputSerializer(serializers.Serializer):
     description = serializers.CharField(
         required=False, allow_blank=True, max_length=2000
     )
-
-    def validate(self, attrs: dict) -> dict:
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: "not a release option" for name in unknown}
-                )
-        return attrs
 
     def filters(self) -> ExportFilters:
         values = {

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from captions.checks import MAX_CAPTION_CHARS
 from captions.models import Caption, Patch
 from captions.tile_import import scene_import_tiles
 from tests.captions.tile_fixtures import (
@@ -117,3 +118,90 @@ def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(CommandError, match=r"missing\.json: no such file"):
         run_import(tmp_path / "missing.json")
     assert Patch.objects.count() == 0
+
+
+def test_a_caption_over_the_limit_is_reported_by_position_and_the_rest_imported(
+    imported_tiles,
+):
+    captions = imported_tiles / "caps.json"
+    write_caption_file(
+        captions,
+        [
+            {"image": "s2_0001_patch00.png", "caption": "Trees cover it all."},
+            {"image": "s2_0001_patch01.png", "caption": "x" * (MAX_CAPTION_CHARS + 1)},
+            {"image": "s2_0001_patch10.png", "caption": "é" * MAX_CAPTION_CHARS},
+        ],
+    )
+    result = run_import(captions)
+    assert (result["read"], result["created"], result["too_long"]) == (3, 2, 1)
+    assert result["too_long_examples"] == [{"entry": 1, "image": "s2_0001_patch01.png"}]
+    assert set(Caption.objects.values_list("patch__source_name", flat=True)) == {
+        "s2_0001_patch00.png",
+        "s2_0001_patch10.png",
+    }
+
+
+def test_a_caption_no_database_can_store_is_reported_and_the_rest_imported(
+    imported_tiles,
+):
+    captions = imported_tiles / "caps.json"
+    captions.write_text(
+        '[{"image": "s2_0001_patch00.png", "caption": "Trees\\u0000 cover it."},'
+        ' {"image": "s2_0001_patch01.png\\u0000", "caption": "Water here."},'
+        ' {"image": "s2_0001_patch10.png", "caption": "Trees cover it all."}]'
+    )
+    result = run_import(captions)
+    assert (result["read"], result["created"], result["unstorable"]) == (3, 1, 2)
+    assert [e["entry"] for e in result["unstorable_examples"]] == [0, 1]
+    assert list(Caption.objects.values_list("patch__source_name", flat=True)) == [
+        "s2_0001_patch10.png"
+    ]
+
+
+def test_the_command_names_the_captions_it_did_not_import(imported_tiles):
+    captions = imported_tiles / "caps.json"
+    write_caption_file(
+        captions,
+        [
+            {"image": "s2_0001_patch00.png", "caption": "w" * 20_000},
+            {"image": "s2_0002_patch11.png", "caption": "Fields fill it."},
+        ],
+    )
+    out = io.StringIO()
+    call_command("import_captions", str(captions), "--source", "s", stdout=out)
+    text = out.getvalue()
+    assert "1 imported" in text and "1 too long" in text
+    assert "over 5000 characters: entry 0 (s2_0001_patch00.png)" in text
+
+
+def test_other_keys_of_an_entry_are_passed_over(imported_tiles):
+    captions = imported_tiles / "caps.json"
+    captions.write_text(
+        '[{"image": "s2_0001_patch00.png", "extra": {"deep": [[1, 2], {"a": '
+        + "9" * 5000
+        + '}]}, "caption": "Trees cover it all.", "score": 1e400}]'
+    )
+    assert run_import(captions)["created"] == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '[{"image": "a.png", "caption": ["Trees."]}]',
+        '[{"image": 3, "caption": "Trees."}]',
+        '[{"image": "a.png"}]',
+        '[{"image": "a.png", "caption": "Trees."}, "b"]',
+    ],
+)
+def test_an_entry_without_string_image_and_caption_is_refused(tmp_path, content):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(CommandError, match="is not an object with string"):
+        run_import(bad)
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_its_name(tmp_path):
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b'[{"image": "a.png", "caption": "caf\xe9 \\udc00"}]')
+    with pytest.raises(CommandError, match=r"latin1\.json: not a JSON array"):
+        run_import(bad)

@@ -433,7 +433,7 @@ def test_a_curator_creates_a_release_through_the_api(
         ({"scene": 999999}, "no scene with id 999999"),
         ({"reviewed_since": "tomorrow"}, "ISO 8601"),
         ({"split": "test"}, "no verified pairs"),
-        ({"splits": ["train"]}, "splits: not a release option"),
+        ({"splits": ["train"]}, "splits: unknown key"),
     ],
 )
 def test_bad_release_requests_get_a_json_400(

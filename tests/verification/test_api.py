@@ -74,6 +74,17 @@ def test_a_skipped_caption_goes_back_and_is_not_offered_again_at_once(alice):
     assert claim(alice, skip_ids=[first.pk])["id"] != first.pk
 
 
+def test_skip_ids_gather_no_more_than_two_claims(alice):
+    make_captions(10)
+    skip_ids: list[int] = []
+    for _ in range(8):
+        skip_ids.append(claim(alice, skip_ids=skip_ids)["id"])
+    held = Caption.objects.filter(claimed_by=alice)
+    assert held.count() == 2
+    # The two held are the last two taken: the older skipped claims went back.
+    assert set(held.values_list("pk", flat=True)) == set(skip_ids[-2:])
+
+
 def test_a_curator_may_narrow_the_queue_to_a_scene_or_a_job(alice, carol):
     captions = make_captions(2)
     scene_id = captions[0].patch.scene_id
@@ -209,6 +220,25 @@ def test_a_caption_that_does_not_exist_is_a_404(alice, held):
         reverse("api-review-action", args=[10**6]), {"action": "skip"}, format="json"
     )
     assert skip.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("api-review-next", {"skip_ids": [], "skip": [1]}),
+        ("api-review-action", {"action": "approve", "version": 1, "comment": "ok"}),
+        ("api-review-renew", {"minutes": 60}),
+    ],
+)
+def test_an_unknown_key_is_a_400_naming_it_and_changes_nothing(alice, held, name, body):
+    args = [] if name == "api-review-next" else [held.pk]
+    response = token_client(alice).post(reverse(name, args=args), body, format="json")
+    assert response.status_code == 400
+    unknown = (set(body) - {"skip_ids", "action", "version"}).pop()
+    assert response.json()["error"].startswith(f"{unknown}: unknown key")
+    held.refresh_from_db()
+    assert (held.status, held.version, held.claimed_by) == ("pending", 1, alice)
+    assert Caption.objects.filter(claimed_by=alice).count() == 1
 
 
 # --- the claim's lease ------------------------------------------------------------

@@ -65,6 +65,53 @@ def test_skipped_captions_are_passed_over(alice):
     assert {first.pk, second.pk} == {c.pk for c in captions}
 
 
+def held_by(user) -> set[int]:
+    return set(
+        Caption.objects.filter(
+            claimed_by=user, claim_expires_at__gte=timezone.now()
+        ).values_list("pk", flat=True)
+    )
+
+
+def test_skipping_the_held_caption_claims_a_second_beside_it(alice):
+    make_captions(3)
+    on_screen = services.queue_claim_next(user=alice)
+    assert on_screen is not None
+    ahead = services.queue_claim_next(user=alice, skip_ids=(on_screen.pk,))
+    assert ahead is not None and ahead.pk != on_screen.pk
+    # The page asks again (a reload): the same one, not a third.
+    again = services.queue_claim_next(user=alice, skip_ids=(on_screen.pk,))
+    assert again is not None and again.pk == ahead.pk
+    assert held_by(alice) == {on_screen.pk, ahead.pk}
+
+
+def test_at_two_claims_the_skipped_claim_expiring_first_is_given_back(alice):
+    make_captions(4)
+    first = services.queue_claim_next(user=alice)
+    assert first is not None
+    second = services.queue_claim_next(user=alice, skip_ids=(first.pk,))
+    assert second is not None
+    Caption.objects.filter(pk=first.pk).update(
+        claim_expires_at=timezone.now() + dt.timedelta(minutes=1)
+    )
+    third = services.queue_claim_next(user=alice, skip_ids=(first.pk, second.pk))
+    assert third is not None and third.pk not in (first.pk, second.pk)
+    assert held_by(alice) == {second.pk, third.pk}
+    assert Caption.objects.get(pk=first.pk).claimed_by is None
+
+
+def test_a_person_never_holds_more_than_two_claims_whatever_they_skip(alice, bob):
+    make_captions(12)
+    skipped: list[int] = []
+    for _ in range(10):
+        caption = services.queue_claim_next(user=alice, skip_ids=tuple(skipped))
+        assert caption is not None
+        skipped.append(caption.pk)
+        assert len(held_by(alice)) <= services.MAX_CLAIMS_PER_PERSON
+    # What Alice gave back is in the queue for Bob.
+    assert services.queue_claim_next(user=bob) is not None
+
+
 def test_approve_records_a_revision_and_frees_the_claim(alice):
     make_captions(1)
     caption = services.queue_claim_next(user=alice)
@@ -117,9 +164,14 @@ def test_a_stale_save_is_refused_and_changes_nothing(alice, carol):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("   ", "cannot be empty"), ("x" * 5001, "at most 5000 characters")],
+    [
+        ("   ", "cannot be empty"),
+        ("x" * 5001, "at most 5000 characters"),
+        ("Water.\x00", "cannot hold NUL"),
+        ("Water \ud800.", "unpaired surrogate"),
+    ],
 )
-def test_empty_or_oversized_edits_are_refused(alice, text, message):
+def test_empty_oversized_or_unstorable_edits_are_refused(alice, text, message):
     make_captions(1)
     caption = services.queue_claim_next(user=alice)
     assert caption is not None
@@ -198,6 +250,32 @@ def test_concurrent_claims_from_many_threads_never_give_a_caption_twice():
     assert duplicates == []
     assert len(claimed) == 300
     assert Caption.objects.filter(status="approved").count() == 300
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent claims need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_one_person_claiming_from_many_threads_at_once_holds_at_most_two():
+    make_captions(40)
+    mallory = make_user("mallory", ANNOTATOR)
+    start = threading.Barrier(16)
+
+    def work() -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                held = tuple(held_by(mallory))
+                services.queue_claim_next(user=mallory, skip_ids=held)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(held_by(mallory)) <= services.MAX_CLAIMS_PER_PERSON
 
 
 def test_a_curator_filter_narrows_the_queue_by_check_class_scene_and_job(carol):

@@ -227,6 +227,103 @@ def test_claim_ahead_is_for_reviewers_only(dave, held):
     assert Caption.objects.filter(claimed_by=dave).count() == 0
 
 
+def test_claim_ahead_never_takes_a_third_caption_whichever_id_it_names(alice, held):
+    client = client_for(alice)
+    others = make_captions(4)
+    assert client.post(reverse("review-ahead", args=[held.pk])).status_code == 200
+    for caption in others:
+        assert (
+            client.post(reverse("review-ahead", args=[caption.pk])).status_code == 200
+        )
+    assert Caption.objects.filter(claimed_by=alice).count() == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"scene={2**64}",
+        f"job={2**63}",
+        "class=256",
+        "scene=0",
+        "scene=-1",
+        "job=١٢",
+        "class=²",
+        "scene=abc",
+        "check=" + "x" * 41,
+        "check=absent%00class",
+    ],
+)
+def test_a_malformed_queue_filter_is_a_400_page_and_claims_nothing(carol, query):
+    make_captions(2)
+    response = client_for(carol).get(reverse("review-next") + "?" + query)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert query.split("=")[0].encode() in response.content
+    ahead = client_for(carol).post(reverse("review-ahead", args=[1]) + "?" + query)
+    assert ahead.status_code == 400
+    assert query.split("=")[0] in ahead.json()["error"]
+    assert not Caption.objects.filter(claimed_by=carol).exists()
+
+
+def test_an_annotators_queue_filters_are_ignored(alice):
+    make_captions(1)
+    response = client_for(alice).get(reverse("review-next") + f"?scene={2**64}")
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ({"action": "approve", "version": 1, "status": "approved"}, "status"),
+        ({"action": "edit", "version": 1, "text": "Water.", "txt": "x"}, "txt"),
+        ({"action": "skip", "next": 3}, "next"),
+    ],
+)
+def test_an_unknown_key_in_an_action_is_a_400_and_changes_nothing(
+    alice, held, body, key
+):
+    status, answer = post_action(client_for(alice), held, **body)
+    assert status == 400
+    assert f"unknown key '{key}'" in answer["error"]
+    caption = Caption.objects.get(pk=held.pk)
+    assert (caption.status, caption.version, caption.claimed_by) == (
+        "pending",
+        1,
+        alice,
+    )
+
+
+@pytest.mark.parametrize("name", ["review-renew", "review-ahead"])
+def test_renew_and_claim_ahead_take_no_keys(alice, held, name):
+    client = client_for(alice)
+    url = reverse(name, args=[held.pk])
+    refused = client.post(
+        url, data='{"until": "2099-01-01"}', content_type="application/json"
+    )
+    assert refused.status_code == 400
+    assert "unknown key 'until'" in refused.json()["error"]
+    assert Caption.objects.filter(claimed_by=alice).count() == 1
+    assert (
+        client.post(url, data="{}", content_type="application/json").status_code == 200
+    )
+
+
+def test_an_action_body_over_the_limit_is_a_json_413(alice, held, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    status, answer = post_action(
+        client_for(alice), held, action="edit", version=1, text="x" * 2000
+    )
+    assert status == 413
+    assert "over 1,000 bytes" in answer["error"]
+    assert Caption.objects.get(pk=held.pk).version == 1
+
+
+def test_reverting_a_revision_that_does_not_exist_is_a_404(carol):
+    for revision_id in (999_999, 2**64):
+        url = reverse("review-revert", args=[revision_id])
+        assert client_for(carol).post(url).status_code == 404
+
+
 def test_only_curators_may_revert(alice, carol, held):
     services.caption_edit(caption_id=held.pk, user=alice, version=1, text="Changed.")
     revision = Revision.objects.get()
@@ -247,9 +344,10 @@ def test_the_review_page_and_claim_use_a_fixed_number_of_queries(
             caption_id=caption.pk, user=make_user_curator(), version=caption.version,
             text="Changed once.",
         )  # fmt: skip
-    # Session, user, roles, then the claim: a held claim looked for, and on PostgreSQL
-    # SELECT ... FOR UPDATE SKIP LOCKED + UPDATE inside a savepoint (two statements).
-    with django_assert_max_num_queries(8):
+    # Session, user, roles, then the claim in a savepoint (two statements): on
+    # PostgreSQL the person's row locked, the claims they hold, SELECT ... FOR UPDATE
+    # SKIP LOCKED and UPDATE; on SQLite the held claims, candidates, UPDATE, the row.
+    with django_assert_max_num_queries(9):
         response = client.get(reverse("review-next"))
     caption_id = int(response["Location"].split("/")[2])
     # Session, user, roles (once for both role checks), caption with patch, history.
