@@ -122,6 +122,10 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RecursionError):
+        # DRF's JSON parser lets it through: a body nested deeper than Python's
+        # recursion limit (`[[[[…`) was a 500.
+        exc = exceptions.ParseError("the request body is nested too deeply")
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -160,6 +164,8 @@ ERROR_RESPONSES = {
     "401": "No credentials, or a wrong token.",
     "403": "The caller's role may not do this.",
     "404": "No such object, or a garbled cursor.",
+    "429": "Too many requests (a throttle, or a login lockout): `Retry-After` says "
+    "when to try again.",
 }
 ERROR_SCHEMA = {
     "type": "object",

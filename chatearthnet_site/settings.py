@@ -27,7 +27,7 @@ from chatearthnet_site.environment import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = env_bool("DEBUG", False)
 # The fallback key only exists so that a fresh checkout runs; production must set one.
@@ -73,7 +73,6 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -186,6 +185,9 @@ _lockout_minutes = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=0)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=_lockout_minutes) if _lockout_minutes else None
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A JSON 429 under /api/, else the login page again with the reason.
+AXES_LOCKOUT_CALLABLE = "verification.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "verification.lockout.attempted_username"
 AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if TRUSTED_PROXY_COUNT else ("REMOTE_ADDR",)
@@ -218,7 +220,7 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 # endpoint answers anonymously except the schema and its docs page.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "verification.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Per user once signed in, per address before (the token endpoint has its own,
@@ -307,7 +309,7 @@ INGEST_ROOTS = env_paths("INGEST_ROOTS")
 # whatever the size of the scene.
 GDAL_CACHEMAX_MB = env_int("GDAL_CACHEMAX_MB", 64, minimum=8)
 # Built dataset releases (captions/releases.py). Not under MEDIA_ROOT: the media view
-# serves previews to anyone logged in, releases go out only through the API.
+# serves previews to anyone with a role, releases go out only through the API.
 RELEASES_ROOT = Path(env_str("RELEASES_ROOT", str(VAR_DIR / "releases")))
 if not DEBUG and not INGEST_ROOTS:
     raise ImproperlyConfigured(

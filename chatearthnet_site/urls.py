@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from captions.views import media_file
 from verification.dashboard import dashboard
@@ -20,7 +20,9 @@ urlpatterns = [
     ),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(
+        # The split view serves its start-up script from a URL of its own: the
+        # Content-Security-Policy allows no inline script.
+        SpectacularSwaggerSplitView.as_view(
             url_name="api-schema", permission_classes=[], authentication_classes=[]
         ),
         name="api-docs",
@@ -34,3 +36,9 @@ urlpatterns = [
     path("", include("verification.urls")),
     path(f"{settings.MEDIA_URL.strip('/')}/<path:name>", media_file, name="media"),
 ]
+
+# JSON under /api/, small pages elsewhere; never a traceback or a setting.
+handler400 = "chatearthnet_site.errors.bad_request"
+handler403 = "chatearthnet_site.errors.permission_denied"
+handler404 = "chatearthnet_site.errors.page_not_found"
+handler500 = "chatearthnet_site.errors.server_error"
