@@ -13,7 +13,9 @@ from django.core.cache import cache
 from django.db import connection
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
+from captions import tasks
 from tests.api_data import make_api_world
+from tests.captions.export_data import ExportWorld, make_export_world
 from tests.verification.conftest import make_user
 from verification.roles import ANNOTATOR, CONSUMER, CURATOR
 
@@ -222,3 +224,43 @@ def consumer(db, fast_passwords):
 @pytest.fixture
 def api_world(media_root: Path, annotator, curator):
     return make_api_world(media_root, annotator=annotator, curator=curator)
+
+
+# --- Queues and releases, shared by the captions and security tests ---------------
+
+
+@pytest.fixture
+def enqueued_chunks(monkeypatch) -> list[tuple[int, int]]:
+    """(job id, chunk index) sent to the generation task, instead of a broker."""
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        tasks.generate_chunk,
+        "delay",
+        lambda job_id, index: sent.append((job_id, index)),
+    )
+    return sent
+
+
+@pytest.fixture
+def enqueued_builds(monkeypatch) -> list[tuple[int, bool]]:
+    """(release id, rebuild) sent to the release build task, instead of a broker."""
+    sent: list[tuple[int, bool]] = []
+    monkeypatch.setattr(
+        tasks.build_release,
+        "delay",
+        lambda release_id, rebuild=False: sent.append((release_id, rebuild)),
+    )
+    return sent
+
+
+@pytest.fixture(autouse=True)
+def releases_root(settings, tmp_path: Path) -> Path:
+    """Every test builds its releases into its own folder."""
+    settings.RELEASES_ROOT = tmp_path / "releases"
+    return settings.RELEASES_ROOT
+
+
+@pytest.fixture
+def export_world(media_root: Path, annotator, curator) -> ExportWorld:
+    """Verified, pending and rejected captions (tests/captions/export_data.py)."""
+    return make_export_world(media_root, annotator=annotator, curator=curator)

@@ -5,14 +5,11 @@ but is not staff. Carol is not logged in. Dave is staff with no captions permiss
 """
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from captions import tasks
-from tests.captions.export_data import ExportWorld, make_export_world
 from tests.fake_openai import FakeOpenAI
 
 
@@ -49,43 +46,6 @@ def dave_client(django_user_model) -> Client:
     client = Client()
     client.force_login(django_user_model.objects.create_user("dave", is_staff=True))
     return client
-
-
-@pytest.fixture
-def enqueued_chunks(monkeypatch) -> list[tuple[int, int]]:
-    """(job id, chunk index) sent to the generation task, instead of a broker."""
-    sent: list[tuple[int, int]] = []
-    monkeypatch.setattr(
-        tasks.generate_chunk,
-        "delay",
-        lambda job_id, index: sent.append((job_id, index)),
-    )
-    return sent
-
-
-@pytest.fixture
-def enqueued_builds(monkeypatch) -> list[tuple[int, bool]]:
-    """(release id, rebuild) sent to the release build task, instead of a broker."""
-    sent: list[tuple[int, bool]] = []
-    monkeypatch.setattr(
-        tasks.build_release,
-        "delay",
-        lambda release_id, rebuild=False: sent.append((release_id, rebuild)),
-    )
-    return sent
-
-
-@pytest.fixture(autouse=True)
-def releases_root(settings, tmp_path: Path) -> Path:
-    """Every test builds its releases into its own folder."""
-    settings.RELEASES_ROOT = tmp_path / "releases"
-    return settings.RELEASES_ROOT
-
-
-@pytest.fixture
-def export_world(media_root: Path, annotator, curator) -> ExportWorld:
-    """Verified, pending and rejected captions (tests/captions/export_data.py)."""
-    return make_export_world(media_root, annotator=annotator, curator=curator)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from captions import generation, tasks
+from captions import generation
 from captions.models import GenerationJob
 from tests.api_data import token_client
 from tests.conftest import wait_for
@@ -59,18 +59,6 @@ def only_trusted_is_configured(trusted, elsewhere, settings, monkeypatch) -> Non
     monkeypatch.setenv("OPENAI_BASE_URL", elsewhere.base_url)
 
 
-@pytest.fixture
-def queued(monkeypatch) -> list[tuple[int, int]]:
-    """The chunk tasks a launch sends, instead of a broker."""
-    sent: list[tuple[int, int]] = []
-    monkeypatch.setattr(
-        tasks.generate_chunk,
-        "delay",
-        lambda job_id, index: sent.append((job_id, index)),
-    )
-    return sent
-
-
 def attack_body(elsewhere: FakeOpenAI) -> dict:
     return {
         "backend": "openai",
@@ -100,8 +88,8 @@ def admin_form(elsewhere: FakeOpenAI, button: str) -> dict:
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", [LAUNCH, PLAN])
 def test_cora_cannot_send_the_key_to_a_url_of_hers_through_the_api(
-    curator, api_world, trusted, elsewhere, queued, django_capture_on_commit_callbacks,
-    url,
+    curator, api_world, trusted, elsewhere, enqueued_chunks,
+    django_capture_on_commit_callbacks, url,
 ):  # fmt: skip
     jobs_before = GenerationJob.objects.count()
     with django_capture_on_commit_callbacks(execute=True):
@@ -111,7 +99,7 @@ def test_cora_cannot_send_the_key_to_a_url_of_hers_through_the_api(
     assert response.status_code == 400, response.json()
     assert "base_url" in response.json()["fields"]
     assert GenerationJob.objects.count() == jobs_before
-    assert queued == []
+    assert enqueued_chunks == []
     assert elsewhere.received == []
     assert trusted.received == []  # refused before any probe
 
@@ -119,7 +107,7 @@ def test_cora_cannot_send_the_key_to_a_url_of_hers_through_the_api(
 @pytest.mark.django_db
 @pytest.mark.parametrize("button", ["_launch", "_preview"])
 def test_cora_cannot_send_the_key_to_a_url_of_hers_through_the_admin_form(
-    curator, api_world, trusted, elsewhere, queued, button
+    curator, api_world, trusted, elsewhere, enqueued_chunks, button
 ):
     client = Client()
     client.force_login(curator)
@@ -129,14 +117,14 @@ def test_cora_cannot_send_the_key_to_a_url_of_hers_through_the_admin_form(
     assert "This job cannot be launched." in html
     assert "not the URL of a configured endpoint" in html
     assert not GenerationJob.objects.filter(backend="openai").exists()
-    assert queued == []
+    assert enqueued_chunks == []
     assert elsewhere.received == []
     assert trusted.received == []
 
 
 @pytest.mark.django_db
 def test_the_command_will_not_send_the_key_to_an_unconfigured_url(
-    api_world, trusted, elsewhere, queued
+    api_world, trusted, elsewhere, enqueued_chunks
 ):
     with pytest.raises(CommandError, match="not the URL of a configured endpoint"):
         call_command(
@@ -145,7 +133,7 @@ def test_the_command_will_not_send_the_key_to_an_unconfigured_url(
             stdout=io.StringIO(), stderr=io.StringIO(),
         )  # fmt: skip
     assert not GenerationJob.objects.filter(backend="openai").exists()
-    assert queued == []
+    assert enqueued_chunks == []
     assert elsewhere.received == []
     assert trusted.received == []
 
@@ -153,7 +141,12 @@ def test_the_command_will_not_send_the_key_to_an_unconfigured_url(
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", [LAUNCH, PLAN])
 def test_a_key_the_launch_does_not_know_is_a_400_that_launches_nothing(
-    curator, api_world, trusted, queued, django_capture_on_commit_callbacks, url
+    curator,
+    api_world,
+    trusted,
+    enqueued_chunks,
+    django_capture_on_commit_callbacks,
+    url,
 ):
     # `scene` for `scenes`: ignored, it would launch a job over every scene.
     body = {"scene": api_world.scenes[0].pk, "only_uncaptioned": False}
@@ -163,7 +156,7 @@ def test_a_key_the_launch_does_not_know_is_a_400_that_launches_nothing(
     assert response.status_code == 400
     assert "scene" in response.json()["fields"]
     assert GenerationJob.objects.count() == jobs_before
-    assert queued == []
+    assert enqueued_chunks == []
     assert trusted.received == []
 
 

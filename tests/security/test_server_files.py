@@ -28,25 +28,12 @@ from rasterio.transform import from_bounds
 from captions import releases, services, tasks
 from captions.models import Patch, Release, Scene
 from tests.api_data import token_client
-from tests.captions.export_data import ExportWorld, make_export_world
 from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
 
 pytestmark = pytest.mark.django_db
 
 SIDE = 16  # pixels: the smallest patch an ingest takes
 WEST, NORTH, STEP = 12.0, 45.0, 0.0001  # degrees
-
-
-@pytest.fixture(autouse=True)
-def releases_root(settings, tmp_path: Path) -> Path:
-    settings.RELEASES_ROOT = tmp_path / "releases"
-    return settings.RELEASES_ROOT
-
-
-@pytest.fixture
-def export_world(media_root: Path, annotator, curator) -> ExportWorld:
-    """Verified captions, so that a release can be made."""
-    return make_export_world(media_root, annotator=annotator, curator=curator)
 
 
 @pytest.fixture
