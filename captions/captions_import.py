@@ -30,10 +30,21 @@ class CaptionImportError(Exception):
     """A caption file that cannot be read; the message names the file."""
 
 
-@dataclass(frozen=True)
-class TooLongCaption:
-    entry: int  # position in the file's array, from 0
-    image: str
+@dataclass
+class LeftOut:
+    """Entries of one kind that were not imported: how many, and the first ones'
+    positions in the file's array (from 0) and image names."""
+
+    count: int = 0
+    examples: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, position: int, image: str) -> None:
+        self.count += 1
+        if len(self.examples) < EXAMPLES_KEPT:
+            self.examples.append((position, image[:NAME_CHARS_SHOWN]))
+
+    def examples_json(self) -> list[dict]:
+        return [{"entry": entry, "image": image} for entry, image in self.examples]
 
 
 @dataclass
@@ -43,11 +54,9 @@ class CaptionImportResult:
     created: int = 0
     already_imported: int = 0
     unmatched: list[str] = field(default_factory=list)
-    too_long: int = 0
-    too_long_examples: list[TooLongCaption] = field(default_factory=list)
+    too_long: LeftOut = field(default_factory=LeftOut)
     # Entries whose image or caption holds NUL or an unpaired surrogate.
-    unstorable: int = 0
-    unstorable_examples: list[TooLongCaption] = field(default_factory=list)
+    unstorable: LeftOut = field(default_factory=LeftOut)
 
     def as_json(self) -> dict:
         return {
@@ -57,17 +66,11 @@ class CaptionImportResult:
             "already_imported": self.already_imported,
             "unmatched": len(self.unmatched),
             "unmatched_examples": self.unmatched[:10],
-            "too_long": self.too_long,
-            "too_long_examples": [
-                {"entry": caption.entry, "image": caption.image}
-                for caption in self.too_long_examples
-            ],
+            "too_long": self.too_long.count,
+            "too_long_examples": self.too_long.examples_json(),
             "max_caption_chars": MAX_CAPTION_CHARS,
-            "unstorable": self.unstorable,
-            "unstorable_examples": [
-                {"entry": caption.entry, "image": caption.image}
-                for caption in self.unstorable_examples
-            ],
+            "unstorable": self.unstorable.count,
+            "unstorable_examples": self.unstorable.examples_json(),
         }
 
 
@@ -140,16 +143,11 @@ def captions_import(*, path: Path, source: str) -> CaptionImportResult:
     for position, image, text in _entries(path):
         result.read += 1
         if len(text) > MAX_CAPTION_CHARS:
-            result.too_long += 1
-            if len(result.too_long_examples) < EXAMPLES_KEPT:
-                shown = TooLongCaption(position, image[:NAME_CHARS_SHOWN])
-                result.too_long_examples.append(shown)
+            result.too_long.add(position, image)
             continue
         if UNSTORABLE_CHARACTERS.search(image) or UNSTORABLE_CHARACTERS.search(text):
-            result.unstorable += 1
-            if len(result.unstorable_examples) < EXAMPLES_KEPT:
-                shown = TooLongCaption(position, repr(image[:NAME_CHARS_SHOWN]))
-                result.unstorable_examples.append(shown)
+            # repr: the name itself may hold the NUL
+            result.unstorable.add(position, repr(image[:NAME_CHARS_SHOWN]))
             continue
         batch.append((Path(image).name, text))
         if len(batch) >= BATCH_SIZE:

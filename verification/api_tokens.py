@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions.api.filters import MAX_ID
+from captions.api.filters import is_database_id
 from chatearthnet_site.api import StrictInputSerializer
 from verification import lockout, tokens
 from verification.models import ApiToken
@@ -182,7 +182,7 @@ class TokenRevokeApi(APIView):
         responses={204: OpenApiResponse(description="Revoked.")},
     )
     def delete(self, request: Request, token_id: int) -> Response:
-        if token_id > MAX_ID:
+        if not is_database_id(token_id):
             raise exceptions.NotFound("no such token")
         try:
             tokens.token_revoke(user=request.user, token_id=token_id)

@@ -18,8 +18,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST, require_safe
 
-from captions.api.export import is_database_id
-from captions.api.filters import MAX_ID
+from captions.api.filters import MAX_ID, is_database_id
 from captions.checks import CHECK_DESCRIPTIONS, CLASS_WORDS
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
 from captions.models import Caption

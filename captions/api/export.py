@@ -20,6 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from captions.api.filters import is_database_id
 from captions.export import (
     EXPORT_FORMATS,
     SPLITS,
@@ -112,12 +113,6 @@ def export_request(params: QueryDict) -> tuple[str, ExportFilters]:
     except ExportError as error:
         raise BadRequest(str(error)) from None
     return export_format, filters
-
-
-def is_database_id(number: int) -> bool:
-    """Whether a number from a URL fits an id column (a bigger one is no row, and
-    would overflow SQLite's integers instead of matching nothing)."""
-    return 0 < number < 2**63
 
 
 _TEXT = OpenApiTypes.STR

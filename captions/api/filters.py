@@ -21,6 +21,12 @@ from captions.models import Caption, GenerationJob, Patch, Scene
 MAX_ID = 2**63 - 1
 
 
+def is_database_id(number: int) -> bool:
+    """Whether a number from a URL fits an id column (a bigger one is no row, and
+    would overflow SQLite's integers instead of matching nothing)."""
+    return 0 < number <= MAX_ID
+
+
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.Filter):
     """A positive whole number (NumberFilter would take 1.5 and 1e3)."""

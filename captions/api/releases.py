@@ -20,9 +20,8 @@ from captions.api.export import (
     Conflict,
     ErrorSerializer,
     FileApi,
-    is_database_id,
 )
-from captions.api.filters import MAX_ID
+from captions.api.filters import MAX_ID, is_database_id
 from captions.export import (
     SPLITS,
     VERIFIED_STATUSES,

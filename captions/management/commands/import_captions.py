@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions.captions_import import CaptionImportError, captions_import
+from captions.captions_import import CaptionImportError, LeftOut, captions_import
 from captions.checks import MAX_CAPTION_CHARS
 
 
@@ -32,31 +32,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{result.read} captions read: {result.created} imported, "
             f"{result.already_imported} already imported, "
-            f"{len(result.unmatched)} unmatched, {result.too_long} too long."
+            f"{len(result.unmatched)} unmatched, {result.too_long.count} too long."
         )
-        if result.too_long:
-            shown = ", ".join(
-                f"entry {caption.entry} ({caption.image})"
-                for caption in result.too_long_examples[:10]
-            )
-            more = result.too_long - min(len(result.too_long_examples), 10)
-            self.stdout.write(
-                self.style.WARNING(
-                    f"Not imported, over {MAX_CAPTION_CHARS} characters: {shown}"
-                    + (f" … and {more} more" if more > 0 else "")
-                )
-            )
-        if result.unstorable:
-            shown = ", ".join(
-                f"entry {caption.entry} ({caption.image})"
-                for caption in result.unstorable_examples[:10]
-            )
-            self.stdout.write(
-                self.style.WARNING(
-                    f"Not imported, {result.unstorable} holding NUL or unpaired "
-                    f"surrogate characters: {shown}"
-                )
-            )
+        self._warn_left_out(result.too_long, f"over {MAX_CAPTION_CHARS} characters")
+        self._warn_left_out(
+            result.unstorable, "holding NUL or unpaired surrogate characters"
+        )
         if result.unmatched:
             shown = ", ".join(result.unmatched[:10])
             more = len(result.unmatched) - 10
@@ -66,3 +47,17 @@ class Command(BaseCommand):
                     + (f" … and {more} more" if more > 0 else "")
                 )
             )
+
+    def _warn_left_out(self, left_out: LeftOut, why: str) -> None:
+        if not left_out.count:
+            return
+        shown = ", ".join(
+            f"entry {entry} ({image})" for entry, image in left_out.examples[:10]
+        )
+        more = left_out.count - min(len(left_out.examples), 10)
+        self.stdout.write(
+            self.style.WARNING(
+                f"Not imported, {why}: {shown}"
+                + (f" … and {more} more" if more > 0 else "")
+            )
+        )
