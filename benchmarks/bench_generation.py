@@ -57,11 +57,11 @@ Patch.objects.bulk_create(
 NAIVE = r"""
 import json, time, django
 django.setup()
-from captions.checks import check_caption
-from captions.generation import template_get, spec_of
+from captions.generation.checks import check_caption
+from captions.generation.jobs import template_get, spec_of
 from captions.llm.offline import write_caption
 from captions.models import Caption, Patch
-from captions.prompts import render_messages
+from captions.generation.prompts import render_messages
 spec = spec_of(template_get("chatearthnet-text"))
 patches = list(Patch.objects.all()[:1000])
 start = time.perf_counter()

@@ -28,14 +28,14 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from captions import services
+from captions.ingest import scenes
 image, landcover, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 if mode == "ingest":
-    options = services.IngestOptions()
-    scene = services.scene_create(name="bench", image_path=image,
+    options = scenes.IngestOptions()
+    scene = scenes.scene_create(name="bench", image_path=image,
                                   landcover_path=landcover, options=options)
     start = time.perf_counter()
-    result = services.scene_ingest(scene_id=scene.pk)
+    result = scenes.scene_ingest(scene_id=scene.pk)
     seconds = time.perf_counter() - start
     patches = result.patches_created + result.patches_skipped
 else:
@@ -94,7 +94,7 @@ def _reset_postgres(database_url: str) -> None:
 
 
 def make_scene(out_dir: Path, size: int) -> tuple[Path, Path]:
-    from captions.demo_scene import make_demo_scene
+    from captions.devdata.demo_scene import make_demo_scene
 
     scene = make_demo_scene(out_dir, size=size, seed=0, name=f"bench{size}")
     return scene.image_path, scene.landcover_path

@@ -2,7 +2,7 @@ import numpy as np
 from django.conf import settings
 from django.db import models
 
-from captions.previews import read_landcover_png
+from captions.ingest.previews import read_landcover_png
 
 
 class Scene(models.Model):
@@ -330,7 +330,7 @@ class Release(models.Model):
 
     The pairs are frozen into `ReleaseItem`s when the build starts; the files are
     written from them alone, so a rebuild gives the same bytes whatever was reviewed
-    since. Never changed once done (captions/releases.py owns every change).
+    since. Never changed once done (captions/export/releases.py owns every change).
     """
 
     class Status(models.TextChoices):

@@ -8,7 +8,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, TextFie
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from captions.export import (
+from captions.export.formats import (
     ExportError,
     ExportFilters,
     ExportRecord,
@@ -144,7 +144,8 @@ def job_list() -> QuerySet[GenerationJob]:
     return GenerationJob.objects.select_related("template", "created_by")
 
 
-# --- Export: the verified pairs, row by row (captions/export.py writes them) --------
+# --- Export: the verified pairs, row by row (captions/export/formats.py writes them)
+# --------
 
 EXPORT_CHUNK_SIZE = 2000
 # Record field -> lookup from a Caption: one query with its joins, no per-row reads.

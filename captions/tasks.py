@@ -1,14 +1,16 @@
 from celery import shared_task
 
-from captions import generation, releases, services
+from captions.export import releases
+from captions.generation import jobs
+from captions.ingest import scenes
 
 
 @shared_task(name="captions.ingest_scene", acks_late=True, reject_on_worker_lost=True)
 def ingest_scene(scene_id: int) -> dict:
     """Safe to run twice: a ready scene returns at once, a failed one restarts."""
     try:
-        return services.scene_ingest(scene_id=scene_id).as_json()
-    except services.IngestError as error:
+        return scenes.scene_ingest(scene_id=scene_id).as_json()
+    except scenes.IngestError as error:
         # The scene row carries the reason; the admin page shows it.
         return {"scene_id": scene_id, "error": str(error)}
 
@@ -16,7 +18,7 @@ def ingest_scene(scene_id: int) -> dict:
 @shared_task(name="captions.generate_chunk", acks_late=True, reject_on_worker_lost=True)
 def generate_chunk(job_id: int, index: int) -> None:
     """Safe to run twice: patches this job captioned or failed are skipped."""
-    generation.job_run_chunk(job_id=job_id, index=index)
+    jobs.job_run_chunk(job_id=job_id, index=index)
 
 
 @shared_task(name="captions.build_release", acks_late=True, reject_on_worker_lost=True)

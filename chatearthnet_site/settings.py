@@ -302,13 +302,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PREVIEW_FORMAT = env_choice("PREVIEW_FORMAT", "webp", ("webp", "png", "jpeg"))
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256, minimum=1)
 # Folders that ingest, tile import, the admin form and the commands may read rasters
-# from (captions/input_files.py). Required with DEBUG off; empty in development: any
+# from (captions/ingest/input_files.py). Required with DEBUG off; empty in development:
+# any
 # folder but the product's own. A root may not hold the product's own files.
 INGEST_ROOTS = env_paths("INGEST_ROOTS")
 # GDAL's block cache defaults to 5% of RAM; a fixed cap keeps an ingest's memory flat
 # whatever the size of the scene.
 GDAL_CACHEMAX_MB = env_int("GDAL_CACHEMAX_MB", 64, minimum=8)
-# Built dataset releases (captions/releases.py). Not under MEDIA_ROOT: the media view
+# Built dataset releases (captions/export/releases.py). Not under MEDIA_ROOT: the media
+# view
 # serves previews to anyone with a role, releases go out only through the API.
 RELEASES_ROOT = Path(env_str("RELEASES_ROOT", str(VAR_DIR / "releases")))
 if not DEBUG and not INGEST_ROOTS:

@@ -4,8 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from captions.views import media_file
 from verification.dashboard import dashboard
+from verification.media import media_file
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),

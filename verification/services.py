@@ -16,7 +16,11 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from captions.checks import MAX_CAPTION_CHARS, UNSTORABLE_CHARACTERS, check_caption
+from captions.generation.checks import (
+    MAX_CAPTION_CHARS,
+    UNSTORABLE_CHARACTERS,
+    check_caption,
+)
 from captions.json_lookups import ArrayHasElement
 from captions.models import Caption
 from verification.models import Revision

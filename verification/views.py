@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST, require_safe
 
 from captions.api.filters import MAX_ID, is_database_id
-from captions.checks import CHECK_DESCRIPTIONS, CLASS_WORDS
+from captions.generation.checks import CHECK_DESCRIPTIONS, CLASS_WORDS
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
 from captions.models import Caption
 from chatearthnet_site.errors import body_too_large_message
@@ -186,7 +186,8 @@ def _region_tables(landcover: dict) -> list[dict]:
 
 
 # What the review page's script needs to highlight class words in a caption: the same
-# words the checks read (captions/checks.py), so the page and the checks agree.
+# words the checks read (captions/generation/checks.py), so the page and the checks
+# agree.
 CLASS_VOCABULARY = {
     "min_pixels": MIN_PIXELS,
     "classes": [

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from captions.admin.chat_messages import chat_messages_html
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.admin.scenes import patch_thumbnails
-from captions.checks import CHECK_DESCRIPTIONS
+from captions.generation.checks import CHECK_DESCRIPTIONS
 from captions.models import Caption
 
 SHORT_TEXT_CHARS = 140

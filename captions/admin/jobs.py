@@ -2,7 +2,7 @@
 
 A job's counters are written by its workers while the page is open, so the job page
 is read-only (a saved form would write a stale copy back); its buttons call the
-services of `captions.generation`, which own every change of a job's status.
+services of `captions.generation.jobs`, which own every change of a job's status.
 """
 
 from django.contrib import admin, messages
@@ -20,13 +20,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from captions import generation
 from captions.admin.chat_messages import chat_messages_html
+from captions.admin.forms import JobLaunchForm
 from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.admin.scenes import patch_thumbnails
-from captions.forms import JobLaunchForm
-from captions.generation import DEFAULT_MODELS
+from captions.generation import jobs
+from captions.generation.jobs import DEFAULT_MODELS
 from captions.models import GenerationFailure, GenerationJob, Scene
 from captions.selectors import job_summary
 
@@ -445,7 +445,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
         job = self._job_or_404(request, object_id)
         if not self.has_change_permission(request):
             raise PermissionDenied
-        if generation.job_cancel(job_id=job.pk):
+        if jobs.job_cancel(job_id=job.pk):
             self.log_change(request, job, "Cancelled")
             self.message_user(
                 request,
@@ -466,8 +466,8 @@ class GenerationJobAdmin(LiveProgressAdmin):
         if not self.has_change_permission(request):
             raise PermissionDenied
         try:
-            count = generation.job_retry_failed(job_id=job.pk)
-        except generation.GenerationError as error:
+            count = jobs.job_retry_failed(job_id=job.pk)
+        except jobs.GenerationError as error:
             self.message_user(request, str(error).capitalize(), messages.ERROR)
             return redirect("admin:captions_generationjob_change", job.pk)
         if count:
@@ -491,7 +491,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
     def launch_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        generation.templates_ensure_builtin()  # so that the default template exists
+        jobs.templates_ensure_builtin()  # so that the default template exists
         form = JobLaunchForm(request.POST if request.method == "POST" else None)
         plan = None
         if form.is_valid():
@@ -513,7 +513,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
             "plan": plan,
             **(self._plan_context(plan) if plan else {}),
             "default_models": DEFAULT_MODELS,
-            "known_prices": generation.KNOWN_PRICES,
+            "known_prices": jobs.KNOWN_PRICES,
             "media": self.media + form.media,
             "has_view_permission": self.has_view_permission(request),
         }
@@ -521,7 +521,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
             request, "admin/captions/generationjob/launch.html", context
         )
 
-    def _plan_context(self, plan: generation.JobPlan) -> dict:
+    def _plan_context(self, plan: jobs.JobPlan) -> dict:
         return {
             "plan_count": f"{plan.patch_count:,}",
             "plan_tokens_in": f"{plan.estimated_tokens_in:,}",
@@ -530,9 +530,9 @@ class GenerationJobAdmin(LiveProgressAdmin):
             "plan_messages": chat_messages_html(plan.example_messages),
         }
 
-    def _plan(self, form: JobLaunchForm) -> generation.JobPlan | None:
+    def _plan(self, form: JobLaunchForm) -> jobs.JobPlan | None:
         try:
-            return generation.job_plan(
+            return jobs.job_plan(
                 selection=form.selection(),
                 backend=form.cleaned_data["backend"],
                 model=form.model_name(),
@@ -540,7 +540,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
                 options=form.job_options(),
                 endpoint=form.cleaned_data["endpoint"],
             )
-        except generation.GenerationError as error:
+        except jobs.GenerationError as error:
             form.add_error(None, str(error))
             return None
 
@@ -548,7 +548,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
         self, request: HttpRequest, form: JobLaunchForm
     ) -> GenerationJob | None:
         try:
-            job = generation.job_launch(
+            job = jobs.job_launch(
                 selection=form.selection(),
                 backend=form.cleaned_data["backend"],
                 model=form.model_name(),
@@ -557,7 +557,7 @@ class GenerationJobAdmin(LiveProgressAdmin):
                 options=form.job_options(),
                 user=request.user,
             )
-        except generation.GenerationError as error:
+        except jobs.GenerationError as error:
             form.add_error(None, str(error))
             return None
         self.log_addition(request, job, f"Launched: {job.total} patches")

@@ -17,11 +17,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from captions import generation
+from captions.admin.forms import TemplateNewVersionForm
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.forms import TemplateNewVersionForm
+from captions.generation import jobs
+from captions.generation.prompts import PLACEHOLDERS
 from captions.models import PromptTemplate
-from captions.prompts import PLACEHOLDERS
 
 
 @admin.register(PromptTemplate)
@@ -62,8 +62,9 @@ class PromptTemplateAdmin(ReadOnlyAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict | None = None
     ) -> HttpResponse:
-        # The built-ins live in code (captions/prompts.py); make sure they are listed.
-        generation.templates_ensure_builtin()
+        # The built-ins live in code (captions/generation/prompts.py); make sure they
+        # are listed.
+        jobs.templates_ensure_builtin()
         return super().changelist_view(request, extra_context)
 
     def changeform_view(
@@ -137,7 +138,7 @@ class PromptTemplateAdmin(ReadOnlyAdmin):
             request.POST if request.method == "POST" else None, template=template
         )
         if form.is_valid():
-            created = generation.template_new_version(
+            created = jobs.template_new_version(
                 template=template,
                 system_template=form.cleaned_data["system_template"],
                 user_template=form.cleaned_data["user_template"],

@@ -1,6 +1,7 @@
 """Admin for releases: create one, watch it build, download its files.
 
-A release is written only by its build (captions/releases.py) and never changes once
+A release is written only by its build (captions/export/releases.py) and never changes
+once
 done, so its pages are read-only; curators create one from the "Create a release"
 page, retry a failed one, or rebuild a done one to restore and check its files.
 """
@@ -16,11 +17,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from captions import releases
+from captions.admin.forms import ReleaseCreateForm
 from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.export import ExportError, iso_utc
-from captions.forms import ReleaseCreateForm
+from captions.export import releases
+from captions.export.formats import ExportError, iso_utc
 from captions.models import Release
 from verification.roles import is_curator
 

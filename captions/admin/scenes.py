@@ -21,10 +21,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from captions import services
+from captions.admin.forms import SceneIngestForm
 from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.forms import SceneIngestForm
+from captions.ingest import scenes
 from captions.landcover import CLASS_BY_CODE, REGION_NAMES
 from captions.models import Patch, Scene
 
@@ -337,7 +337,7 @@ class SceneAdmin(LiveProgressAdmin):
             requeued = [
                 scene
                 for scene in queryset.only("pk", "name")
-                if services.scene_queue_ingest(
+                if scenes.scene_queue_ingest(
                     scene_id=scene.pk, from_statuses=(Scene.Status.FAILED,)
                 )
             ]
@@ -374,7 +374,7 @@ class SceneAdmin(LiveProgressAdmin):
         if not self.has_change_permission(request):
             raise PermissionDenied
         with transaction.atomic():
-            queued = services.scene_queue_ingest(
+            queued = scenes.scene_queue_ingest(
                 scene_id=scene.pk, from_statuses=(Scene.Status.FAILED,)
             )
         if queued:
@@ -414,21 +414,21 @@ class SceneAdmin(LiveProgressAdmin):
         options = form.ingest_options()
         try:
             # Check first, so that a typo in a path leaves no failed scene behind.
-            services.scene_check_pair(
+            scenes.scene_check_pair(
                 image_path=image_path, landcover_path=landcover_path, options=options
             )
             with transaction.atomic():
-                scene = services.scene_create(
+                scene = scenes.scene_create(
                     name=form.scene_name(),
                     image_path=image_path,
                     landcover_path=landcover_path,
                     options=options,
                 )
-                queued = services.scene_queue_ingest(
+                queued = scenes.scene_queue_ingest(
                     scene_id=scene.pk,
                     from_statuses=(Scene.Status.QUEUED, Scene.Status.FAILED),
                 )
-        except services.IngestError as error:
+        except scenes.IngestError as error:
             form.add_error(None, str(error))
             return None
         if queued:

@@ -2,7 +2,7 @@
 
 `GET /api/v1/export/?format=jsonl|chatearthnet|llava|csv` streams every approved or
 edited caption that matches the filters, written row by row from a database cursor
-(captions/export.py, captions/selectors.py): the response starts at once and the
+(captions/export/formats.py, captions/selectors.py): the response starts at once and the
 server's memory stays flat at any size. Consumers and curators only (docs/export.md).
 """
 
@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from captions.api.filters import is_database_id
-from captions.export import (
+from captions.export.formats import (
     EXPORT_FORMATS,
     SPLITS,
     VERIFIED_STATUSES,

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from captions import selectors
-from captions.checks import CHECK_DESCRIPTIONS
+from captions.generation.checks import CHECK_DESCRIPTIONS
 from captions.landcover import CLASSES
 from captions.models import Caption, GenerationJob, Patch, Scene
 

@@ -1,6 +1,6 @@
 """Generation jobs for curators: list, detail, plan, launch, cancel, retry failed.
 
-The same services as the admin's job pages (`captions.generation`, see
+The same services as the admin's job pages (`captions.generation.jobs`, see
 captions/admin/jobs.py): a launch checks the backend and writes the job and its chunks,
 which are queued once the transaction commits. A refused launch is a 400 with the
 service's reason; cancelling or retrying a job in the wrong state is a 409.
@@ -30,9 +30,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from captions import generation, selectors
+from captions import selectors
+from captions.admin.forms import DEFAULT_TEMPLATE_NAME
 from captions.api.filters import MAX_ID, JobFilter
-from captions.forms import DEFAULT_TEMPLATE_NAME
+from captions.generation import jobs
 from captions.llm.registry import BACKENDS
 from captions.models import GenerationJob, Patch, Scene
 from chatearthnet_site.api import IsCurator, NoInputSerializer, StrictInputSerializer
@@ -84,7 +85,7 @@ def _finite(value: float | None) -> None:
 
 
 class LaunchInputSerializer(StrictInputSerializer):
-    """The admin's "Launch a job" form (captions/forms.py JobLaunchForm)."""
+    """The admin's "Launch a job" form (captions/admin/forms.py JobLaunchForm)."""
 
     scenes = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
@@ -127,7 +128,7 @@ class LaunchInputSerializer(StrictInputSerializer):
         allow_blank=True,
         default="",
         help_text="Empty: "
-        + ", ".join(f"{m} for {b}" for b, m in generation.DEFAULT_MODELS.items()),
+        + ", ".join(f"{m} for {b}" for b, m in jobs.DEFAULT_MODELS.items()),
     )
     template = serializers.CharField(
         max_length=200,
@@ -136,10 +137,10 @@ class LaunchInputSerializer(StrictInputSerializer):
     )
     include_rgb = serializers.BooleanField(default=False)
     in_flight_per_worker = serializers.IntegerField(
-        min_value=1, max_value=10_000, default=generation.DEFAULT_IN_FLIGHT
+        min_value=1, max_value=10_000, default=jobs.DEFAULT_IN_FLIGHT
     )
     chunk_size = serializers.IntegerField(
-        min_value=1, max_value=1_000_000, default=generation.DEFAULT_CHUNK_SIZE
+        min_value=1, max_value=1_000_000, default=jobs.DEFAULT_CHUNK_SIZE
     )
     requests_per_minute = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True
@@ -159,14 +160,14 @@ class LaunchInputSerializer(StrictInputSerializer):
         # Read when the request comes, not at import: the operator's settings.
         endpoint_field = self.fields["endpoint"]
         assert isinstance(endpoint_field, serializers.ChoiceField)
-        endpoint_field.choices = generation.endpoint_names()
+        endpoint_field.choices = jobs.endpoint_names()
 
     def validate(self, attrs: dict) -> dict:
         try:
-            attrs["endpoint"] = generation.endpoint_name_from(
+            attrs["endpoint"] = jobs.endpoint_name_from(
                 endpoint=attrs["endpoint"], base_url=attrs.pop("base_url")
             )
-        except generation.GenerationError as error:
+        except jobs.GenerationError as error:
             raise serializers.ValidationError({"base_url": [str(error)]}) from None
         return attrs
 
@@ -185,7 +186,7 @@ class LaunchInputSerializer(StrictInputSerializer):
 def _service_arguments(values: dict) -> dict:
     """The launch form's values as `job_plan` / `job_launch` take them."""
     return {
-        "selection": generation.Selection(
+        "selection": jobs.Selection(
             scene_ids=tuple(values["scenes"]),
             splits=tuple(values["splits"]),
             only_uncaptioned=values["only_uncaptioned"],
@@ -194,9 +195,9 @@ def _service_arguments(values: dict) -> dict:
         "backend": values["backend"],
         "endpoint": values["endpoint"],
         "model": values["model"].strip()
-        or generation.DEFAULT_MODELS.get(values["backend"], ""),
+        or jobs.DEFAULT_MODELS.get(values["backend"], ""),
         "template": values["template"],
-        "options": generation.JobOptions(
+        "options": jobs.JobOptions(
             in_flight_per_worker=values["in_flight_per_worker"],
             requests_per_minute=values.get("requests_per_minute"),
             tokens_per_minute=values.get("tokens_per_minute"),
@@ -251,8 +252,8 @@ class JobPlanApi(APIView):
         serializer.is_valid(raise_exception=True)
         arguments = _service_arguments(serializer.validated_data)
         try:
-            plan = generation.job_plan(**arguments)
-        except generation.GenerationError as error:
+            plan = jobs.job_plan(**arguments)
+        except jobs.GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(self.OutputSerializer(plan).data)
 
@@ -268,10 +269,10 @@ class JobLaunchApi(APIView):
         serializer = LaunchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            job = generation.job_launch(
+            job = jobs.job_launch(
                 **_service_arguments(serializer.validated_data), user=request.user
             )
-        except generation.GenerationError as error:
+        except jobs.GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(
             JobSerializer(job).data,
@@ -293,7 +294,7 @@ class JobCancelApi(APIView):
     def post(self, request: Request, job_id: int) -> Response:
         NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         job = get_object_or_404(selectors.job_list(), pk=job_id)
-        if not generation.job_cancel(job_id=job.pk):
+        if not jobs.job_cancel(job_id=job.pk):
             return Response(
                 {"error": f"job {job.pk} is {job.status}: nothing to cancel"},
                 status=status.HTTP_409_CONFLICT,
@@ -324,8 +325,8 @@ class JobRetryFailedApi(APIView):
         NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         job = get_object_or_404(selectors.job_list(), pk=job_id)
         try:
-            count = generation.job_retry_failed(job_id=job.pk)
-        except generation.GenerationError as error:
+            count = jobs.job_retry_failed(job_id=job.pk)
+        except jobs.GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_409_CONFLICT)
         job.refresh_from_db()
         return Response(self.OutputSerializer({"requeued": count, "job": job}).data)

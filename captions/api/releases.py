@@ -14,7 +14,6 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from captions import releases
 from captions.api.export import (
     IMAGE_MEDIA_TYPES,
     Conflict,
@@ -22,7 +21,8 @@ from captions.api.export import (
     FileApi,
 )
 from captions.api.filters import MAX_ID, is_database_id
-from captions.export import (
+from captions.export import releases
+from captions.export.formats import (
     SPLITS,
     VERIFIED_STATUSES,
     ExportError,

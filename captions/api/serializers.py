@@ -18,7 +18,7 @@ from verification.models import Revision
 
 def absolute_media_url(request, file: FieldFile) -> str:
     """The preview's URL on this server; the media view wants the same token or
-    session as the API (captions/views.py).
+    session as the API (verification/media.py).
 
     What `request.build_absolute_uri(file.url)` gives, with the absolute media prefix
     built once per request: a list page asks for two URLs a row, and building each
@@ -67,7 +67,8 @@ class CheckFindingSerializer(serializers.Serializer):
 
 
 # The statistics and the checks are stored as the domain code wrote them
-# (captions/landcover.py, captions/checks.py), so a read hands them on as they are:
+# (captions/landcover.py, captions/generation/checks.py), so a read hands them on as
+# they are:
 # going through the nested serializers above, field by field, cost about a
 # millisecond per patch, most of a list page's time. The schema still describes them
 # with those serializers.

@@ -7,7 +7,8 @@ region's classes (at least 20 pixels, up to three) from largest to smallest with
 that matches DOMAIN.md's size phrases, and ends on the main theme. A random generator
 seeded with the request's seed picks among many phrasings for every slot, so captions
 vary from patch to patch yet repeat for the same seed. It never uses a forbidden or
-colour word, and every name it gives a class is one `captions.checks` recognises, so
+colour word, and every name it gives a class is one `captions.generation.checks`
+recognises, so
 its captions pass every check (the tests hold it to that on random patches).
 """
 
@@ -15,9 +16,14 @@ import random
 import time
 from typing import NamedTuple
 
+from captions.generation.prompts import (
+    estimate_tokens,
+    percent,
+    size_level,
+    text_tokens,
+)
 from captions.landcover import MIN_PIXELS, REGION_NAMES
 from captions.llm.base import BackendError, ChatRequest, ChatResult
-from captions.prompts import estimate_tokens, percent, size_level, text_tokens
 
 MODEL = "offline-1"
 

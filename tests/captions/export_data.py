@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from django.utils import timezone
 
+from captions.ingest.previews import encode_landcover_png, encode_rgb_preview
 from captions.landcover import landcover_stats
 from captions.models import Caption, GenerationJob, Patch, Scene
-from captions.previews import encode_landcover_png, encode_rgb_preview
 from tests.api_data import (
     BUILT,
     CROP,

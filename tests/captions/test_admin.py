@@ -12,9 +12,9 @@ from django.contrib.admin.models import LogEntry
 from django.urls import resolve, reverse
 
 from captions import tasks
+from captions.ingest.previews import encode_landcover_png, encode_rgb_preview
 from captions.landcover import landcover_stats
 from captions.models import Patch, Scene
-from captions.previews import encode_landcover_png, encode_rgb_preview
 from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from captions import generation
+from captions.generation import jobs
 from captions.models import (
     Caption,
     GenerationFailure,
@@ -40,7 +40,7 @@ def patches(media_root) -> list[Patch]:
 
 @pytest.fixture
 def text_template() -> PromptTemplate:
-    return generation.template_get("chatearthnet-text")
+    return jobs.template_get("chatearthnet-text")
 
 
 def make_job(template: PromptTemplate, **fields) -> GenerationJob:
@@ -49,7 +49,7 @@ def make_job(template: PromptTemplate, **fields) -> GenerationJob:
         "model": "offline-1",
         "template": template,
         "selection": {"scene_ids": [], "splits": [], "only_uncaptioned": True},
-        "options": generation.JobOptions().as_json(),
+        "options": jobs.JobOptions().as_json(),
         "total": 10,
         **fields,
     }
@@ -274,7 +274,7 @@ def test_the_launch_form_offers_ready_scenes_and_sensible_defaults(alice_client)
         assert f'type="checkbox" name="splits" value="{split}"' in html
     assert re.search(r'name="only_uncaptioned"[^>]*checked', html)
     assert 'name="model" value="offline-1"' in html
-    newest = generation.template_get("chatearthnet-text")
+    newest = jobs.template_get("chatearthnet-text")
     assert f'<option value="{newest.pk}" selected>chatearthnet-text v1' in html
     assert 'name="_preview"' in html
     assert 'name="_launch"' in html
@@ -386,7 +386,7 @@ def test_preview_with_prices_given_estimates_the_cost(
 
 
 def test_a_vision_preview_shows_the_land_cover_map_as_an_image(alice_client, patches):
-    vision = generation.template_get("chatearthnet-vision")
+    vision = jobs.template_get("chatearthnet-vision")
     response = alice_client.post(
         LAUNCH_URL, {**launch_form(vision, include_rgb="on"), "_preview": "1"}
     )
@@ -514,7 +514,7 @@ def test_the_queued_chunks_run_the_job_to_finished_and_its_page_says_so(
     assert "job-status--queued" in alice_client.get(page).content.decode()
 
     for job_id, index in enqueued_chunks:  # what the workers do with the messages
-        generation.job_run_chunk(job_id=job_id, index=index)
+        jobs.job_run_chunk(job_id=job_id, index=index)
 
     job = GenerationJob.objects.get()
     assert (job.status, job.done, job.failed, job.total) == ("finished", 3, 0, 3)

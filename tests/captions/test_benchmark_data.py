@@ -1,4 +1,4 @@
-"""Benchmark data (benchmark_data.py, make_benchmark_data): realistic rows, fast.
+"""Benchmark data (benchmark.py, make_benchmark_data): realistic rows, fast.
 
 Runs on SQLite (bulk_create) and PostgreSQL (COPY): `make test` runs both. The bench
 reviewer is the one persona: the annotator the service makes to have reviewed.
@@ -16,14 +16,15 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from PIL import Image
 
-from captions import benchmark_data
-from captions.benchmark_data import (
+from captions.devdata import benchmark
+from captions.devdata.benchmark import (
     BenchmarkDataError,
     BenchmarkDataSummary,
     benchmark_data_create,
     status_counts,
 )
-from captions.checks import check_caption
+from captions.generation.checks import check_caption
+from captions.ingest.scenes import split_for
 from captions.landcover import NODATA, landcover_stats
 from captions.models import (
     Caption,
@@ -33,7 +34,6 @@ from captions.models import (
     ReleaseItem,
     Scene,
 )
-from captions.services import split_for
 from verification.models import Revision
 from verification.roles import ANNOTATOR
 from verification.services import (
@@ -295,7 +295,7 @@ def test_a_run_that_fails_half_way_leaves_no_rows_and_no_files(monkeypatch, medi
     def fail(run) -> None:
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(benchmark_data._Run, "finish", fail)
+    monkeypatch.setattr(benchmark._Run, "finish", fail)
     with pytest.raises(RuntimeError, match="disk is full"):
         make()
     assert database_rows() == dict.fromkeys(database_rows(), 0)

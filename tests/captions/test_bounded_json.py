@@ -1,5 +1,6 @@
 """BoundedJsonReader: long strings and tokens cut on their way to the parser, the
-rest byte for byte, at any chunk size (captions/bounded_json.py). No database."""
+rest byte for byte, at any chunk size (captions/generation/bounded_json.py). No
+database."""
 
 import io
 import json
@@ -8,7 +9,7 @@ import random
 import ijson
 import pytest
 
-from captions.bounded_json import BoundedJsonReader
+from captions.generation.bounded_json import BoundedJsonReader
 
 # Characters whose JSON takes 1 to 12 bytes: plain, escaped, multi-byte UTF-8, a
 # surrogate pair (two \uXXXX escapes when ASCII-only), a NUL.

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from captions.checks import MAX_CAPTION_CHARS
+from captions.generation.checks import MAX_CAPTION_CHARS
+from captions.ingest.tile_import import scene_import_tiles
 from captions.models import Caption, Patch
-from captions.tile_import import scene_import_tiles
 from tests.captions.tile_fixtures import (
     CROP,
     TREE,

@@ -1,4 +1,4 @@
-"""Caption checks (captions/checks.py), without a database.
+"""Caption checks (captions/generation/checks.py), without a database.
 
 The patch of most tests, 200x200 px in quadrants of 10,000 px:
 top left all tree; top right tree 70% / water 30%; bottom left crop 95% / built-up 5%;
@@ -9,7 +9,7 @@ water 7.5%, built-up 1.25%; no shrub, snow, bare land, wetland, mangroves or mos
 import numpy as np
 import pytest
 
-from captions.checks import (
+from captions.generation.checks import (
     CHECK_DESCRIPTIONS,
     MAX_CHARS,
     MIN_CHARS,

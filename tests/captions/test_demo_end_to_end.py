@@ -10,9 +10,9 @@ import rasterio
 from django.core.management import call_command
 from PIL import Image
 
+from captions.ingest.rasters import gain_lookup
 from captions.landcover import landcover_stats
 from captions.models import Patch, Scene
-from captions.rasters import gain_lookup
 
 pytestmark = pytest.mark.django_db
 

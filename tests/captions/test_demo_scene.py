@@ -17,10 +17,10 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
-from captions.demo_scene import DemoScene, make_demo_scene
-from captions.input_files import InputPolicy
+from captions.devdata.demo_scene import DemoScene, make_demo_scene
+from captions.ingest.input_files import InputPolicy
+from captions.ingest.rasters import open_scene_pair
 from captions.landcover import CODES
-from captions.rasters import open_scene_pair
 
 BLUE, GREEN, RED, NIR = 1, 2, 3, 4
 TREE, CROP, BUILT_UP, WATER = 10, 40, 50, 80

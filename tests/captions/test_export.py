@@ -1,4 +1,4 @@
-"""Export formats (captions/export.py) and the selector of verified pairs."""
+"""Export formats (captions/export/formats.py) and the selector of verified pairs."""
 
 import csv
 import datetime as dt
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from captions.export import (
+from captions.export.formats import (
     LLAVA_PROMPT,
     UNVERIFIED_STATUSES,
     VERIFIED_STATUSES,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from captions import generation
+from captions.generation import jobs
 from captions.landcover import landcover_stats
 from captions.models import (
     Caption,
@@ -56,20 +56,20 @@ def make_patches(count: int, *, scene_name: str = "alps", seed: int = 0) -> list
 
 def run_all_chunks(job: GenerationJob) -> None:
     for index in job.chunks.order_by("index").values_list("index", flat=True):
-        generation.job_run_chunk(job_id=job.pk, index=index)
+        jobs.job_run_chunk(job_id=job.pk, index=index)
     job.refresh_from_db()
 
 
 def launch(**overrides) -> GenerationJob:
     arguments: dict[str, Any] = {
-        "selection": generation.Selection(),
+        "selection": jobs.Selection(),
         "backend": "offline",
         "model": "offline-1",
         "template": "chatearthnet-text",
-        "options": generation.JobOptions(chunk_size=10),
+        "options": jobs.JobOptions(chunk_size=10),
     }
     arguments.update(overrides)
-    return generation.job_launch(**arguments)
+    return jobs.job_launch(**arguments)
 
 
 def test_an_offline_job_captions_every_selected_patch_once(
@@ -103,7 +103,7 @@ def test_a_redelivered_chunk_captions_nothing_twice(enqueued_chunks):
     run_all_chunks(job)
     # The broker delivers chunk 0 again (a worker died before acknowledging it).
     JobChunk.objects.filter(job=job, index=0).update(status=JobChunk.Status.RUNNING)
-    generation.job_run_chunk(job_id=job.pk, index=0)
+    jobs.job_run_chunk(job_id=job.pk, index=0)
     job.refresh_from_db()
     assert Caption.objects.filter(job=job).count() == 12
     assert job.done == 12
@@ -112,9 +112,9 @@ def test_a_redelivered_chunk_captions_nothing_twice(enqueued_chunks):
 def test_patches_with_a_caption_are_skipped_unless_asked(enqueued_chunks):
     make_patches(6)
     run_all_chunks(launch())
-    with pytest.raises(generation.GenerationError, match="no patches to caption"):
+    with pytest.raises(jobs.GenerationError, match="no patches to caption"):
         launch()
-    again = launch(selection=generation.Selection(only_uncaptioned=False))
+    again = launch(selection=jobs.Selection(only_uncaptioned=False))
     assert again.total == 6
 
 
@@ -122,7 +122,7 @@ def test_selection_by_scene_split_and_limit(enqueued_chunks):
     make_patches(9, scene_name="a")
     other = make_patches(9, scene_name="b")
     job = launch(
-        selection=generation.Selection(
+        selection=jobs.Selection(
             scene_ids=(other[0].scene_id,), splits=("train",), limit=2
         )
     )
@@ -138,14 +138,14 @@ def test_selection_by_scene_split_and_limit(enqueued_chunks):
     [
         ({"template": "no-such-template"}, "unknown template 'no-such-template'"),
         ({"backend": "hal9000"}, "unknown backend 'hal9000'"),
-        ({"selection": generation.Selection(splits=("nope",))}, "no patches"),
+        ({"selection": jobs.Selection(splits=("nope",))}, "no patches"),
     ],
 )
 def test_bad_launches_are_refused_before_anything_is_queued(
     enqueued_chunks, overrides, message
 ):
     make_patches(3)
-    with pytest.raises(generation.GenerationError, match=message):
+    with pytest.raises(jobs.GenerationError, match=message):
         launch(**overrides)
     assert GenerationJob.objects.count() == 0
     assert enqueued_chunks == []
@@ -158,7 +158,7 @@ def test_a_missing_api_key_is_refused_before_queueing(
     with FakeOpenAI(api_key=KEY) as server:
         endpoint = llm_endpoint(server)
         monkeypatch.delenv("FAKE_LLM_KEY")
-        with pytest.raises(generation.GenerationError, match="FAKE_LLM_KEY"):
+        with pytest.raises(jobs.GenerationError, match="FAKE_LLM_KEY"):
             launch(backend="openai", model="gpt-4o-mini", endpoint=endpoint)
         assert server.received == []
     assert GenerationJob.objects.count() == 0
@@ -172,7 +172,7 @@ def test_a_server_that_does_not_answer_is_refused_before_queueing(
         "gone": {"base_url": "http://127.0.0.1:9/v1", "key_variable": "GONE_KEY"}
     }
     monkeypatch.setenv("GONE_KEY", KEY)
-    with pytest.raises(generation.GenerationError, match="does not answer"):
+    with pytest.raises(jobs.GenerationError, match="does not answer"):
         launch(backend="openai", model="gpt-4o-mini", endpoint="gone")
     assert GenerationJob.objects.count() == 0
 
@@ -183,7 +183,7 @@ def test_an_unknown_endpoint_is_refused_naming_the_configured_ones(
     make_patches(3)
     with FakeOpenAI(api_key=KEY) as server:
         llm_endpoint(server, "local")
-        with pytest.raises(generation.GenerationError) as refused:
+        with pytest.raises(jobs.GenerationError) as refused:
             launch(backend="openai", model="gpt-4o-mini", endpoint="azure")
         assert server.received == []
     assert str(refused.value) == (
@@ -229,7 +229,7 @@ def test_a_legacy_base_url_stands_for_the_endpoint_with_that_url(
         "openai": {"base_url": "https://api.openai.com/v1", "key_variable": "K"},
         "local": {"base_url": "http://127.0.0.1:8000/v1", "key_variable": ""},
     }
-    name = generation.endpoint_name_from(endpoint=endpoint, base_url=base_url)
+    name = jobs.endpoint_name_from(endpoint=endpoint, base_url=base_url)
     assert name == expected
 
 
@@ -246,27 +246,27 @@ def test_any_other_base_url_is_refused(settings, base_url, endpoint, message):
         "openai": {"base_url": "https://api.openai.com/v1", "key_variable": "K"},
         "local": {"base_url": "http://127.0.0.1:8000/v1", "key_variable": ""},
     }
-    with pytest.raises(generation.GenerationError, match=message):
-        generation.endpoint_name_from(endpoint=endpoint, base_url=base_url)
+    with pytest.raises(jobs.GenerationError, match=message):
+        jobs.endpoint_name_from(endpoint=endpoint, base_url=base_url)
 
 
 def test_the_plan_estimates_tokens_and_cost_from_a_rendered_prompt():
     make_patches(10)
-    plan = generation.job_plan(
-        selection=generation.Selection(), backend="openai", model="gpt-3.5-turbo",
-        template="chatearthnet-text", options=generation.JobOptions(),
+    plan = jobs.job_plan(
+        selection=jobs.Selection(), backend="openai", model="gpt-3.5-turbo",
+        template="chatearthnet-text", options=jobs.JobOptions(),
     )  # fmt: skip
     assert plan.patch_count == 10
     assert "tree" in plan.example_messages[-1]["content"]
     assert plan.estimated_tokens_in > 10 * 50
-    price_in, price_out = generation.KNOWN_PRICES["gpt-3.5-turbo"]
+    price_in, price_out = jobs.KNOWN_PRICES["gpt-3.5-turbo"]
     expected = (
         plan.estimated_tokens_in * price_in + plan.estimated_tokens_out * price_out
     ) / 1e6
     assert plan.estimated_cost == pytest.approx(expected)
-    unknown = generation.job_plan(
-        selection=generation.Selection(), backend="openai", model="my-local-llama",
-        template="chatearthnet-text", options=generation.JobOptions(),
+    unknown = jobs.job_plan(
+        selection=jobs.Selection(), backend="openai", model="my-local-llama",
+        template="chatearthnet-text", options=jobs.JobOptions(),
     )  # fmt: skip
     assert unknown.estimated_cost is None
 
@@ -304,7 +304,7 @@ def test_bad_replies_are_stored_as_failures_never_as_captions(
         server.enqueue("malformed", "empty", "length", "refusal", "ok")
         job = launch(
             backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
-            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=1),
+            options=jobs.JobOptions(chunk_size=10, in_flight_per_worker=1),
         )  # fmt: skip
         run_all_chunks(job)
     assert (job.done, job.failed) == (1, 4)
@@ -323,7 +323,7 @@ def test_a_wrong_key_fails_the_job_with_the_reason_without_trying_every_patch(
     with FakeOpenAI(api_key=KEY) as server:
         job = launch(
             backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
-            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=2),
+            options=jobs.JobOptions(chunk_size=10, in_flight_per_worker=2),
         )  # fmt: skip
         server.api_key = "another-key"  # revoked after launch
         run_all_chunks(job)
@@ -340,11 +340,11 @@ def test_retry_failed_queues_the_failed_patches_again(enqueued_chunks, llm_endpo
         server.enqueue("empty", "empty")
         job = launch(
             backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
-            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=1),
+            options=jobs.JobOptions(chunk_size=10, in_flight_per_worker=1),
         )  # fmt: skip
         run_all_chunks(job)
         assert (job.done, job.failed) == (2, 2)
-        assert generation.job_retry_failed(job_id=job.pk) == 2
+        assert jobs.job_retry_failed(job_id=job.pk) == 2
         run_all_chunks(job)
     assert (job.done, job.failed) == (4, 0)
     assert job.status == GenerationJob.Status.FINISHED
@@ -361,19 +361,19 @@ def test_cancel_stops_new_requests_within_seconds(
     with FakeOpenAI(api_key=KEY, latency_s=0.3) as server:
         job = launch(
             backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
-            options=generation.JobOptions(chunk_size=60, in_flight_per_worker=2),
+            options=jobs.JobOptions(chunk_size=60, in_flight_per_worker=2),
         )  # fmt: skip
 
         def run_chunk() -> None:
             try:
-                generation.job_run_chunk(job_id=job.pk, index=0)
+                jobs.job_run_chunk(job_id=job.pk, index=0)
             finally:
                 connection.close()  # this thread's own connection
 
         runner = threading.Thread(target=run_chunk)
         runner.start()
         wait_for(lambda: len(server.requests) >= 4, timeout=30, what="requests")
-        assert generation.job_cancel(job_id=job.pk)
+        assert jobs.job_cancel(job_id=job.pk)
         cancelled_at = time.monotonic()
         runner.join(timeout=30)
         sent_after = [t for t in server.arrivals if t > cancelled_at + 2.0]
@@ -429,13 +429,13 @@ def test_retry_after_a_wrong_key_captions_the_patches_the_job_never_reached(
     with FakeOpenAI(api_key=KEY) as server:
         job = launch(
             backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
-            options=generation.JobOptions(chunk_size=10, in_flight_per_worker=2),
+            options=jobs.JobOptions(chunk_size=10, in_flight_per_worker=2),
         )  # fmt: skip
         server.api_key = "revoked"
         run_all_chunks(job)
         assert job.status == GenerationJob.Status.FAILED
         server.api_key = KEY  # the key is fixed
-        assert generation.job_retry_failed(job_id=job.pk) == 30
+        assert jobs.job_retry_failed(job_id=job.pk) == 30
         run_all_chunks(job)
     assert job.status == GenerationJob.Status.FINISHED
     assert (job.done, job.failed) == (30, 0)
@@ -449,7 +449,7 @@ def test_a_provider_that_keeps_failing_ends_the_job_as_failed_with_the_reason(
     with FakeOpenAI(api_key=KEY, default="500") as server:
         job = launch(
             backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
-            options=generation.JobOptions(
+            options=jobs.JobOptions(
                 chunk_size=60, in_flight_per_worker=1, max_retries=0
             ),
         )  # fmt: skip
@@ -457,7 +457,7 @@ def test_a_provider_that_keeps_failing_ends_the_job_as_failed_with_the_reason(
         requests_seen = len(server.requests)
     assert job.status == GenerationJob.Status.FAILED
     assert "in a row" in job.error and "server_error" in job.error
-    assert requests_seen == generation.MAX_CONSECUTIVE_FAILURES
+    assert requests_seen == jobs.MAX_CONSECUTIVE_FAILURES
     assert Caption.objects.filter(job=job).count() == 0
 
 
@@ -509,14 +509,14 @@ def test_a_job_from_before_endpoints_had_names_says_to_launch_again(
         llm_endpoint(server)
         job = GenerationJob.objects.create(
             backend="openai", base_url="http://10.0.0.5:8000/v1", model="gpt-4o-mini",
-            template=generation.template_get("chatearthnet-text"),
+            template=jobs.template_get("chatearthnet-text"),
             selection={}, options={}, total=2, status=GenerationJob.Status.FAILED,
         )  # fmt: skip
         JobChunk.objects.create(
             job=job, index=0, patch_ids=[p.pk for p in patches], status="done"
         )
-        with pytest.raises(generation.GenerationError) as refused:
-            generation.job_retry_failed(job_id=job.pk)
+        with pytest.raises(jobs.GenerationError) as refused:
+            jobs.job_retry_failed(job_id=job.pk)
         assert server.received == []
     assert "launch a new job choosing an endpoint: fake" in str(refused.value)
     assert enqueued_chunks == []
@@ -529,17 +529,17 @@ def test_the_rate_limit_is_shared_per_endpoint_and_model(
 ):
     make_patches(2)
     keys: list[str] = []
-    limiter_for = generation.rate_limiter_for
+    limiter_for = jobs.rate_limiter_for
 
     def recording(broker_url: str, key: str, *args, **kwargs):
         keys.append(key)
         return limiter_for(broker_url, key, *args, **kwargs)
 
-    monkeypatch.setattr(generation, "rate_limiter_for", recording)
+    monkeypatch.setattr(jobs, "rate_limiter_for", recording)
     with FakeOpenAI(api_key=KEY) as server:
         job = launch(
             backend="openai", model="gpt-4o-mini", endpoint=llm_endpoint(server),
-            options=generation.JobOptions(requests_per_minute=600),
+            options=jobs.JobOptions(requests_per_minute=600),
         )  # fmt: skip
         run_all_chunks(job)
     assert job.done == 2

@@ -9,11 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from captions.ingest.scenes import IngestError, IngestResult, split_for
+from captions.ingest.tile_import import TILE_STRIDE, scene_import_tiles
+from captions.ingest.tiles import web_mercator_footprint
 from captions.landcover import NODATA, landcover_stats
 from captions.models import Patch, Scene
-from captions.services import IngestError, IngestResult, split_for
-from captions.tile_import import TILE_STRIDE, scene_import_tiles
-from captions.tiles import web_mercator_footprint
 from tests.captions.tile_fixtures import (
     BUILT,
     CROP,

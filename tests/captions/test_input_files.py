@@ -1,4 +1,4 @@
-"""captions/input_files.py: which user-named files are read, and how (no Django).
+"""captions/ingest/input_files.py: which user-named files are read, and how (no Django).
 
 The attacks themselves, through the admin form, the commands and the worker, are in
 tests/security/test_server_files.py.
@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from captions.input_files import (
+from captions.ingest.input_files import (
     SAFE_GDAL_OPTIONS,
     InputFileError,
     InputPolicy,

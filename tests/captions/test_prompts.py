@@ -1,4 +1,5 @@
-"""Prompt templates and their rendering (captions/prompts.py), without a database."""
+"""Prompt templates and their rendering (captions/generation/prompts.py), without a
+database."""
 
 import base64
 import dataclasses
@@ -9,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captions.landcover import CLASS_BY_CODE, LandCoverError, landcover_stats
-from captions.prompts import (
+from captions.generation.prompts import (
     BUILTIN_TEMPLATES,
     FORBIDDEN_WORDS,
     IMAGE_TOKENS,
@@ -23,6 +23,7 @@ from captions.prompts import (
     validate_spec,
     vision_map_png,
 )
+from captions.landcover import CLASS_BY_CODE, LandCoverError, landcover_stats
 from tests.captions.patch_fixtures import (
     BARE,
     BUILT,

@@ -16,8 +16,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import ProtectedError
 from django.test import Client
 
-from captions import releases, tasks
-from captions.export import ExportFilters, export_filters_from
+from captions import tasks
+from captions.export import releases
+from captions.export.formats import ExportFilters, export_filters_from
 from captions.models import Caption, Release, ReleaseItem
 from tests.api_data import token_client
 from tests.captions.export_data import TRICKY_TEXT

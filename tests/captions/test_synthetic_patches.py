@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from captions.devdata.synthetic import smooth_noise, synthetic_patch
 from captions.landcover import CODES, NODATA, landcover_stats
-from captions.synthetic_patches import smooth_noise, synthetic_patch
 
 
 def patches(count: int, seed: int = 0):

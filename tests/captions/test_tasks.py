@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from captions import services
+from captions.ingest import scenes
 from captions.models import Patch, Scene
 from captions.tasks import ingest_scene
 from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
@@ -14,11 +14,11 @@ from tests.conftest import wait_for
 def queue_scene(tmp_path: Path, name: str, **image_options) -> Scene:
     image = write_rgb_geotiff(tmp_path / f"{name}.tif", **image_options)
     landcover = write_worldcover_for(tmp_path / f"{name}_wc.tif", image)
-    return services.scene_create(
+    return scenes.scene_create(
         name=name,
         image_path=image,
         landcover_path=landcover,
-        options=services.IngestOptions(patch_size=100),
+        options=scenes.IngestOptions(patch_size=100),
     )
 
 
@@ -83,7 +83,7 @@ def test_a_scene_being_ingested_elsewhere_is_not_claimed_twice(tmp_path):
 @pytest.mark.django_db
 def test_an_ingest_abandoned_by_a_dead_worker_is_taken_over(tmp_path):
     scene = queue_scene(tmp_path, "abandoned")
-    long_ago = timezone.now() - services.STALE_INGEST_AFTER - dt.timedelta(seconds=1)
+    long_ago = timezone.now() - scenes.STALE_INGEST_AFTER - dt.timedelta(seconds=1)
     Scene.objects.filter(pk=scene.pk).update(
         status=Scene.Status.INGESTING, updated_at=long_ago
     )
@@ -104,10 +104,10 @@ def test_an_interrupted_ingest_is_marked_failed_and_cleaned_up(
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    original = services._build_patch
-    monkeypatch.setattr(services, "_build_patch", interrupt_on_the_third_patch)
+    original = scenes._build_patch
+    monkeypatch.setattr(scenes, "_build_patch", interrupt_on_the_third_patch)
     with pytest.raises(KeyboardInterrupt):
-        services.scene_ingest(scene_id=scene.pk)
+        scenes.scene_ingest(scene_id=scene.pk)
     assert scene_status(scene) == Scene.Status.FAILED
     assert "interrupted" in scene.error
     assert Patch.objects.filter(scene=scene).count() == 0

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captions.input_files import InputPolicy
-from captions.landcover import CLASS_BY_CODE, NODATA, satlas_to_worldcover
-from captions.tiles import (
+from captions.ingest.input_files import InputPolicy
+from captions.ingest.tiles import (
     TileError,
     TilePair,
     cut_tile,
@@ -19,6 +18,7 @@ from captions.tiles import (
     read_tile_patches,
     web_mercator_footprint,
 )
+from captions.landcover import CLASS_BY_CODE, NODATA, satlas_to_worldcover
 from tests.captions.tile_fixtures import (
     BUILT,
     CROP,

@@ -25,7 +25,9 @@ from django.urls import reverse
 from PIL import Image
 from rasterio.transform import from_bounds
 
-from captions import releases, services, tasks
+from captions import tasks
+from captions.export import releases
+from captions.ingest import scenes
 from captions.models import Patch, Release, Scene
 from tests.api_data import token_client
 from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
@@ -113,12 +115,12 @@ def run_ingests_and_fetch_previews(client: Client) -> Iterator[bytes]:
     """What the attacker does next: let the worker ingest, then download previews."""
     for scene in Scene.objects.all():
         try:
-            services.scene_queue_ingest(
+            scenes.scene_queue_ingest(
                 scene_id=scene.pk,
                 from_statuses=(Scene.Status.QUEUED, Scene.Status.FAILED),
             )
-            services.scene_ingest(scene_id=scene.pk)
-        except services.IngestError:
+            scenes.scene_ingest(scene_id=scene.pk)
+        except scenes.IngestError:
             continue
     for patch in Patch.objects.all():
         for preview in (patch.rgb_preview, patch.landcover_preview):
@@ -208,10 +210,10 @@ def test_genuine_rasters_among_the_products_own_files_are_refused(
     )
     assert "not a path that can be read here" in response.content.decode()
     assert not Scene.objects.exists()
-    with pytest.raises(services.IngestError, match="not a path that can be read here"):
-        services.scene_create(
+    with pytest.raises(scenes.IngestError, match="not a path that can be read here"):
+        scenes.scene_create(
             name="planted", image_path=image, landcover_path=landcover,
-            options=services.IngestOptions(),
+            options=scenes.IngestOptions(),
         )  # fmt: skip
 
 
@@ -295,14 +297,14 @@ def test_the_worker_checks_the_files_again_when_it_opens_them(
 ):
     image = write_rgb_geotiff(imagery / "image.tif")
     landcover = write_worldcover_for(imagery / "worldcover.tif", image)
-    scene = services.scene_create(
+    scene = scenes.scene_create(
         name="moved", image_path=image, landcover_path=landcover,
-        options=services.IngestOptions(patch_size=64),
+        options=scenes.IngestOptions(patch_size=64),
     )  # fmt: skip
     # Queued while allowed; the operator narrows the folders before a worker runs it.
     settings.INGEST_ROOTS = [str(tmp_path / "other")]
-    with pytest.raises(services.IngestError, match="not a path that can be read here"):
-        services.scene_ingest(scene_id=scene.pk)
+    with pytest.raises(scenes.IngestError, match="not a path that can be read here"):
+        scenes.scene_ingest(scene_id=scene.pk)
     scene.refresh_from_db()
     assert scene.status == Scene.Status.FAILED
     assert not Patch.objects.exists()
@@ -311,7 +313,7 @@ def test_the_worker_checks_the_files_again_when_it_opens_them(
 def test_a_tile_folder_cannot_reach_files_outside_through_symlinks(
     imagery, settings, tmp_path, media_root
 ):
-    from captions.tile_import import scene_import_tiles
+    from captions.ingest.tile_import import scene_import_tiles
     from tests.captions.tile_fixtures import TREE, write_rgb, write_satlas_label
 
     outside = tmp_path / "outside"
@@ -331,5 +333,5 @@ def test_a_tile_folder_cannot_reach_files_outside_through_symlinks(
     assert sorted(Patch.objects.values_list("source_name", flat=True)) == ["a.png"]
     assert any("b.png: not a path that can be read here" in e for e in result.bad_tiles)
     assert any("c.png: not a readable PNG" in e for e in result.bad_tiles)
-    with pytest.raises(services.IngestError, match="not a path that can be read here"):
+    with pytest.raises(scenes.IngestError, match="not a path that can be read here"):
         scene_import_tiles(directory=tmp_path / "outside", name="outside")

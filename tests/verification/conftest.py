@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 
-from captions.checks import check_caption
+from captions.generation.checks import check_caption
 from captions.landcover import landcover_stats
 from captions.models import Caption, Patch, Scene
 from verification.roles import ANNOTATOR, CONSUMER, CURATOR, ensure_groups

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from captions.checks import check_caption
+from captions.generation.checks import check_caption
 from captions.models import Caption
 from tests.api_data import token_client
 from tests.verification.conftest import TEXT, make_captions

@@ -12,10 +12,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import BrowserContext, Page, expect
 
-from captions.checks import check_caption
+from captions.generation.checks import check_caption
+from captions.ingest.previews import encode_previews
 from captions.landcover import landcover_stats
 from captions.models import Caption, Patch, Scene
-from captions.previews import encode_previews
 from verification.models import Revision
 from verification.roles import ANNOTATOR, CURATOR, ensure_groups
 from verification.services import REJECT_REASONS

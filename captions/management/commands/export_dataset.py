@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from captions.export import (
+from captions.export.formats import (
     EXPORT_FORMATS,
     SPLITS,
     VERIFIED_STATUSES,

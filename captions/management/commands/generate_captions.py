@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions import generation
+from captions.generation import jobs
 from captions.llm.registry import BACKENDS
 from captions.management.progress import ProgressBar
 from captions.models import GenerationJob, Patch, Scene
@@ -50,14 +50,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--in-flight",
             type=int,
-            default=generation.DEFAULT_IN_FLIGHT,
+            default=jobs.DEFAULT_IN_FLIGHT,
             help="Requests in flight per worker process",
         )
         parser.add_argument("--rpm", type=int, help="Requests per minute, all workers")
         parser.add_argument("--tpm", type=int, help="Tokens per minute, all workers")
-        parser.add_argument(
-            "--chunk-size", type=int, default=generation.DEFAULT_CHUNK_SIZE
-        )
+        parser.add_argument("--chunk-size", type=int, default=jobs.DEFAULT_CHUNK_SIZE)
         parser.add_argument(
             "--wait", action="store_true", help="Show progress until the job ends"
         )
@@ -69,13 +67,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        selection = generation.Selection(
+        selection = jobs.Selection(
             scene_ids=tuple(self._scene_ids(options["scene"])),
             splits=tuple(options["split"]),
             only_uncaptioned=not options["all"],
             limit=options["limit"],
         )
-        job_options = generation.JobOptions(
+        job_options = jobs.JobOptions(
             in_flight_per_worker=options["in_flight"],
             requests_per_minute=options["rpm"],
             tokens_per_minute=options["tpm"],
@@ -83,27 +81,24 @@ class Command(BaseCommand):
         )
         backend = options["backend"]
         try:
-            endpoint = generation.endpoint_name_from(
+            endpoint = jobs.endpoint_name_from(
                 endpoint=options["endpoint"], base_url=options["base_url"]
             )
-        except generation.GenerationError as error:
+        except jobs.GenerationError as error:
             raise CommandError(str(error)) from None
-        if (
-            options["allow_empty"]
-            and not generation.selected_patches(selection).exists()
-        ):
+        if options["allow_empty"] and not jobs.selected_patches(selection).exists():
             self.stdout.write("Nothing to caption: every selected patch has a caption.")
             return
         try:
-            job = generation.job_launch(
+            job = jobs.job_launch(
                 selection=selection,
                 backend=backend,
-                model=options["model"] or generation.DEFAULT_MODELS[backend],
+                model=options["model"] or jobs.DEFAULT_MODELS[backend],
                 template=options["template"],
                 endpoint=endpoint,
                 options=job_options,
             )
-        except generation.GenerationError as error:
+        except jobs.GenerationError as error:
             raise CommandError(str(error)) from None
         if options["wait"]:
             self._wait(job, quiet=options["json"])

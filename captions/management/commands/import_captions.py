@@ -3,8 +3,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions.captions_import import CaptionImportError, LeftOut, captions_import
-from captions.checks import MAX_CAPTION_CHARS
+from captions.generation.caption_import import (
+    CaptionImportError,
+    LeftOut,
+    captions_import,
+)
+from captions.generation.checks import MAX_CAPTION_CHARS
 
 
 class Command(BaseCommand):

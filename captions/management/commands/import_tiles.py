@@ -3,10 +3,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions import tile_import
+from captions.ingest import tile_import
+from captions.ingest.scenes import IngestError, IngestResult
+from captions.ingest.tiles import LABEL_KINDS
 from captions.management.progress import ProgressBar
-from captions.services import IngestError, IngestResult
-from captions.tiles import LABEL_KINDS
 
 NAMES_SHOWN = 5  # the summary names the first few unlabelled images and bad tiles
 

@@ -3,9 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions import services
+from captions.ingest import scenes
+from captions.ingest.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 from captions.management.progress import ProgressBar
-from captions.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 
 
 def command_bands(text: str) -> tuple[int, ...]:
@@ -39,9 +39,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         # Relative to the operator's working directory; then the same checks as the
-        # admin's form (captions/input_files.py).
+        # admin's form (captions/ingest/input_files.py).
         image, landcover = options["image"].absolute(), options["landcover"].absolute()
-        ingest_options = services.IngestOptions(
+        ingest_options = scenes.IngestOptions(
             patch_size=options["patch_size"],
             bands=options["bands"],
             l2a_offset=options["l2a_offset"],
@@ -49,10 +49,10 @@ class Command(BaseCommand):
         )
         try:
             # Check before creating anything, so a typo leaves no failed scene behind.
-            services.scene_check_pair(
+            scenes.scene_check_pair(
                 image_path=image, landcover_path=landcover, options=ingest_options
             )
-            scene = services.scene_create(
+            scene = scenes.scene_create(
                 name=options["name"] or image.stem,
                 image_path=image,
                 landcover_path=landcover,
@@ -62,10 +62,10 @@ class Command(BaseCommand):
                 scene.name, unit="patch", enabled=not options["no_progress"]
             )
             with progress as bar:
-                result = services.scene_ingest(
+                result = scenes.scene_ingest(
                     scene_id=scene.pk, on_progress=bar.on_progress
                 )
-        except services.IngestError as error:
+        except scenes.IngestError as error:
             raise CommandError(str(error)) from None
         if options["json"]:
             self.stdout.write(json.dumps(result.as_json()))

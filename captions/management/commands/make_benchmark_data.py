@@ -2,14 +2,14 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions import benchmark_data
+from captions.devdata import benchmark
 from captions.management.progress import ProgressBar
 
 
 class Command(BaseCommand):
     help = (
         "Fill the database quickly with captioned patches, a fraction of them "
-        "reviewed, for the benchmarks (docs/benchmark_data.md)."
+        "reviewed, for the benchmarks (docs/benchmark.md)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--seed", type=int, default=0, help="Random seed")
         parser.add_argument(
-            "--scene-name", default=benchmark_data.DEFAULT_SCENE_NAME,
+            "--scene-name", default=benchmark.DEFAULT_SCENE_NAME,
             help="Scenes are named NAME-001, NAME-002, ... (default: bench)",
         )  # fmt: skip
         parser.add_argument(
@@ -35,16 +35,16 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument(
             "--patches-per-scene", type=int,
-            default=benchmark_data.MAX_PATCHES_PER_SCENE,
-            help=f"At most {benchmark_data.MAX_PATCHES_PER_SCENE} (the default)",
+            default=benchmark.MAX_PATCHES_PER_SCENE,
+            help=f"At most {benchmark.MAX_PATCHES_PER_SCENE} (the default)",
         )  # fmt: skip
         parser.add_argument(
-            "--templates", type=int, default=benchmark_data.DEFAULT_TEMPLATES,
+            "--templates", type=int, default=benchmark.DEFAULT_TEMPLATES,
             help="Distinct synthetic patches the others reuse (default "
-            f"{benchmark_data.DEFAULT_TEMPLATES})",
+            f"{benchmark.DEFAULT_TEMPLATES})",
         )  # fmt: skip
         parser.add_argument(
-            "--batch-size", type=int, default=benchmark_data.DEFAULT_BATCH_SIZE,
+            "--batch-size", type=int, default=benchmark.DEFAULT_BATCH_SIZE,
             help="Patches per bulk insert",
         )  # fmt: skip
         parser.add_argument("--json", action="store_true", help="Print one JSON object")
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         )
         try:
             with progress as bar:
-                summary = benchmark_data.benchmark_data_create(
+                summary = benchmark.benchmark_data_create(
                     patches=options["patches"],
                     verified_fraction=options["verified_fraction"],
                     seed=options["seed"],
@@ -67,7 +67,7 @@ class Command(BaseCommand):
                     batch_size=options["batch_size"],
                     on_progress=bar.on_progress,
                 )
-        except benchmark_data.BenchmarkDataError as error:
+        except benchmark.BenchmarkDataError as error:
             raise CommandError(str(error)) from None
         if options["json"]:
             self.stdout.write(json.dumps(summary.as_json()))

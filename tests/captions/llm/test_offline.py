@@ -6,17 +6,17 @@ import re
 import numpy as np
 import pytest
 
-from captions.checks import CLASS_WORDS, check_caption
-from captions.landcover import CLASS_BY_CODE, REGION_NAMES, landcover_stats
-from captions.llm.base import Backend, BackendError, ChatRequest
-from captions.llm.offline import MODEL, OfflineBackend, write_caption
-from captions.prompts import (
+from captions.generation.checks import CLASS_WORDS, check_caption
+from captions.generation.prompts import (
     COLOUR_WORDS,
     FORBIDDEN_WORDS,
     builtin_template,
     estimate_tokens,
     render_messages,
 )
+from captions.landcover import CLASS_BY_CODE, REGION_NAMES, landcover_stats
+from captions.llm.base import Backend, BackendError, ChatRequest
+from captions.llm.offline import MODEL, OfflineBackend, write_caption
 from tests.captions.patch_fixtures import (
     BARE,
     BUILT,

@@ -13,8 +13,12 @@ from pathlib import Path
 import ijson
 from django.db import transaction
 
-from captions.bounded_json import BoundedJsonReader
-from captions.checks import MAX_CAPTION_CHARS, UNSTORABLE_CHARACTERS, check_caption
+from captions.generation.bounded_json import BoundedJsonReader
+from captions.generation.checks import (
+    MAX_CAPTION_CHARS,
+    UNSTORABLE_CHARACTERS,
+    check_caption,
+)
 from captions.models import Caption, Patch
 
 BATCH_SIZE = 1000

@@ -45,8 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from captions.landcover import CLASS_BY_CODE, MIN_PIXELS
-from captions.prompts import (
+from captions.generation.prompts import (
     COLOUR_WORDS,
     FORBIDDEN_WORDS,
     REGION_LABELS,
@@ -55,11 +54,13 @@ from captions.prompts import (
     percent,
     size_level,
 )
+from captions.landcover import CLASS_BY_CODE, MIN_PIXELS
 
 MIN_CHARS = 40
 # The longest caption kept at all: a reviewer's edit over it is refused
 # (verification/services.py) and an imported one is reported instead
-# (captions/captions_import.py). Far above MAX_CHARS, which only flags a caption.
+# (captions/generation/caption_import.py). Far above MAX_CHARS, which only flags a
+# caption.
 MAX_CAPTION_CHARS = 5000
 # NUL and unpaired surrogates: no database text column takes them (PostgreSQL
 # refuses both) and no caption needs them; edits and imports refuse them.

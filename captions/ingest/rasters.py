@@ -24,7 +24,7 @@ from rasterio.warp import transform as warp_points
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from captions.input_files import (
+from captions.ingest.input_files import (
     InputFileError,
     InputPolicy,
     open_input_raster,
@@ -278,7 +278,7 @@ def _strip_footprints(pair: ScenePair, row_off: int, cols: int) -> list[Footprin
 def open_raster(
     path: Path, role: str, policy: InputPolicy
 ) -> rasterio.io.DatasetReader:
-    """Open a user-named raster (`captions.input_files`), or raise `RasterError`
+    """Open a user-named raster (`captions.ingest.input_files`), or raise `RasterError`
     naming the file and the problem."""
     try:
         dataset = open_input_raster(path, policy)

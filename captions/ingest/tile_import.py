@@ -1,6 +1,6 @@
 """Import a folder of ChatEarthNet / SatlasPretrain PNG tiles as a scene.
 
-It shares `captions.services`' pieces (previews, batched saves, failure clean-up,
+It shares `captions.ingest.scenes`' pieces (previews, batched saves, failure clean-up,
 splits), so a tile import and a GeoTIFF ingest fail, clean up and split patches the
 same way.
 """
@@ -11,12 +11,10 @@ from pathlib import Path
 
 from django.conf import settings
 
-from captions.input_files import InputFileError, InputPolicy, resolve_input_path
-from captions.landcover import landcover_stats
-from captions.models import Patch, Scene
-from captions.previews import encode_previews
-from captions.rasters import Footprint
-from captions.services import (
+from captions.ingest.input_files import InputFileError, InputPolicy, resolve_input_path
+from captions.ingest.previews import encode_previews
+from captions.ingest.rasters import Footprint
+from captions.ingest.scenes import (
     IngestError,
     IngestOptions,
     IngestResult,
@@ -28,7 +26,7 @@ from captions.services import (
     split_for,
     write_previews,
 )
-from captions.tiles import (
+from captions.ingest.tiles import (
     LABEL_KINDS,
     TileDiscovery,
     TileError,
@@ -37,6 +35,8 @@ from captions.tiles import (
     discover_tile_pairs,
     read_tile_patches,
 )
+from captions.landcover import landcover_stats
+from captions.models import Patch, Scene
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from captions.input_files import InputFileError, InputPolicy, open_input_image
+from captions.ingest.input_files import InputFileError, InputPolicy, open_input_image
+from captions.ingest.rasters import Footprint
 from captions.landcover import (
     CLASSES,
     NODATA,
@@ -20,7 +21,6 @@ from captions.landcover import (
     palette_to_worldcover,
     satlas_to_worldcover,
 )
-from captions.rasters import Footprint
 
 PATCH_SIZE = 256
 TILE_SIZES = (256, 512)  # a 512 tile is cut into four 256 quarters
@@ -176,7 +176,8 @@ def read_tile_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The tile's RGB (H, W, 3) uint8 and its label as (H, W) uint8 WorldCover codes.
 
-    Both files are opened through `captions.input_files` (`policy`): a tile that is
+    Both files are opened through `captions.ingest.input_files` (`policy`): a tile that
+    is
     a symlink out of the allowed folders, or not a PNG, is a `TileError`.
     """
     if label_kind not in LABEL_KINDS:

@@ -42,7 +42,7 @@ from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from captions.export import (
+from captions.export.formats import (
     EXPORT_FORMATS,
     SPLITS,
     ExportFilters,

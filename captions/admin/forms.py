@@ -4,9 +4,8 @@ from pathlib import Path
 
 from django import forms
 
-from captions import services
-from captions.export import ExportFilters, export_filters_from
-from captions.generation import (
+from captions.export.formats import ExportFilters, export_filters_from
+from captions.generation.jobs import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MODELS,
@@ -17,10 +16,11 @@ from captions.generation import (
     endpoint_named,
     endpoint_names,
 )
+from captions.generation.prompts import PromptSpec, validate_spec
+from captions.ingest import scenes
+from captions.ingest.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 from captions.llm.registry import BACKENDS
 from captions.models import GenerationJob, Patch, PromptTemplate, Scene
-from captions.prompts import PromptSpec, validate_spec
-from captions.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 
 _L2A_OFFSET_LABELS = {
     "auto": "auto (from the file's tags)",
@@ -98,8 +98,8 @@ class SceneIngestForm(forms.Form):
     def scene_name(self) -> str:
         return self.cleaned_data["name"].strip() or self.cleaned_data["image_path"].stem
 
-    def ingest_options(self) -> services.IngestOptions:
-        return services.IngestOptions(
+    def ingest_options(self) -> scenes.IngestOptions:
+        return scenes.IngestOptions(
             patch_size=self.cleaned_data["patch_size"],
             bands=self.cleaned_data["bands"],
             l2a_offset=self.cleaned_data["l2a_offset"],
@@ -109,10 +109,11 @@ class SceneIngestForm(forms.Form):
 
 def _input_file(text: str) -> Path:
     # The one check every reader of user-named files goes through
-    # (captions/input_files.py): roots, the product's own folders, symlinks, formats.
+    # (captions/ingest/input_files.py): roots, the product's own folders, symlinks,
+    # formats.
     try:
-        return services.input_file(text.strip())
-    except services.IngestError as error:
+        return scenes.input_file(text.strip())
+    except scenes.IngestError as error:
         raise forms.ValidationError(str(error)) from None
 
 

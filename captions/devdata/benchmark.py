@@ -40,26 +40,26 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from captions.checks import check_caption
-from captions.generation import (
+from captions.devdata.synthetic import synthetic_patch
+from captions.generation.checks import check_caption
+from captions.generation.jobs import (
     DEFAULT_MODELS,
     JobOptions,
     Selection,
     spec_of,
     template_get,
 )
-from captions.landcover import NODATA, landcover_stats
-from captions.llm.base import ChatRequest
-from captions.llm.registry import get_backend
-from captions.models import Caption, GenerationJob, Patch, PromptTemplate, Scene
-from captions.previews import (
+from captions.generation.prompts import estimate_tokens, render_messages
+from captions.ingest.previews import (
     PREVIEW_EXTENSIONS,
     encode_landcover_png,
     encode_rgb_preview,
 )
-from captions.prompts import estimate_tokens, render_messages
-from captions.services import split_for
-from captions.synthetic_patches import synthetic_patch
+from captions.ingest.scenes import split_for
+from captions.landcover import NODATA, landcover_stats
+from captions.llm.base import ChatRequest
+from captions.llm.registry import get_backend
+from captions.models import Caption, GenerationJob, Patch, PromptTemplate, Scene
 from verification.models import Revision
 from verification.roles import ANNOTATOR, ensure_groups
 from verification.services import REJECT_REASONS, word_edit_distance

@@ -21,7 +21,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from captions.checks import check_caption
+from captions.generation.checks import check_caption
+from captions.generation.prompts import (
+    BUILTIN_TEMPLATES,
+    PromptSpec,
+    estimate_tokens,
+    render_messages,
+    validate_spec,
+    vision_map_png,
+)
 from captions.llm.base import Backend, BackendError, ChatRequest, ChatResult
 from captions.llm.endpoints import Endpoint, same_url
 from captions.llm.ratelimit import rate_limiter_for
@@ -33,14 +41,6 @@ from captions.models import (
     JobChunk,
     Patch,
     PromptTemplate,
-)
-from captions.prompts import (
-    BUILTIN_TEMPLATES,
-    PromptSpec,
-    estimate_tokens,
-    render_messages,
-    validate_spec,
-    vision_map_png,
 )
 
 logger = logging.getLogger(__name__)

@@ -17,11 +17,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from captions.input_files import InputFileError, InputPolicy, resolve_input_file
+from captions.ingest.input_files import InputFileError, InputPolicy, resolve_input_file
+from captions.ingest.previews import EncodedPreviews, encode_previews
+from captions.ingest.rasters import PatchData, RasterError, ScenePair, open_scene_pair
 from captions.landcover import LandCoverError, landcover_stats
 from captions.models import Patch, Scene
-from captions.previews import EncodedPreviews, encode_previews
-from captions.rasters import PatchData, RasterError, ScenePair, open_scene_pair
 
 logger = logging.getLogger(__name__)
 

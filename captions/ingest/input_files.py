@@ -17,7 +17,7 @@ library sees it, a path must be:
    that format's driver only, and GDAL kept from reading sidecar files beside it.
 
 Plain Python, rasterio and Pillow, no Django: the caller passes the `InputPolicy`
-(`captions.services.input_policy()` builds it from the settings).
+(`captions.ingest.scenes.input_policy()` builds it from the settings).
 """
 
 import os
