@@ -1,20 +1,19 @@
 """The site's error answers (handler400/403/404/500 in urls.py).
 
 Under /api/ every error is JSON with an `error` line, as the endpoints' own are
-(chatearthnet_site/api.py): Django's defaults answer HTML there, e.g. for a body over
+(captions/api/errors.py): Django's defaults answer HTML there, e.g. for a body over
 DATA_UPLOAD_MAX_MEMORY_SIZE, which DRF leaves to Django. Elsewhere small pages. None
 of them shows a traceback, a setting or an exception's text: Django's messages can
 name settings (ALLOWED_HOSTS, DATA_UPLOAD_MAX_MEMORY_SIZE) and hold what a client
 sent, so the words here are ours.
 """
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 
-API_PREFIX = "/api/"
+from captions.api.errors import API_PREFIX, body_too_large_message
 
 
 def _answer(
@@ -23,13 +22,6 @@ def _answer(
     if request.path.startswith(API_PREFIX):
         return JsonResponse({"error": message}, status=status)
     return render(request, template, {"message": message}, status=status)
-
-
-def body_too_large_message() -> str:
-    return (
-        f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes; "
-        "send less at a time"
-    )
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -215,7 +215,7 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-# --- REST API (chatearthnet_site/api.py) ------------------------------------------
+# --- REST API (captions/api/common.py, errors.py) ----------------------------------
 # Tokens for scripts and training code, the session for the browsable docs page; no
 # endpoint answers anonymously except the schema and its docs page.
 REST_FRAMEWORK = {
@@ -237,11 +237,11 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "chatearthnet_site.api.IdCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "captions.api.common.IdCursorPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),
-    "DEFAULT_FILTER_BACKENDS": ["chatearthnet_site.api.StrictFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["captions.api.common.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "chatearthnet_site.api.json_exception_handler",
+    "EXCEPTION_HANDLER": "captions.api.errors.json_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -268,7 +268,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chatearthnet_site.api.document_error_responses",
+        "captions.api.errors.document_error_responses",
     ],
 }
 
@@ -342,6 +342,12 @@ LLM_ENDPOINTS = env_llm_endpoints(
             "key_variable": "OPENAI_API_KEY",
         }
     },
+)
+# A generation chunk whose worker has not beaten for this long belonged to a worker
+# that died: the next delivery of its task takes it over
+# (captions/generation/runner.py).
+GENERATION_CHUNK_STALE_AFTER_S = env_int(
+    "GENERATION_CHUNK_STALE_AFTER_S", 300, minimum=1
 )
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)

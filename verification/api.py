@@ -9,8 +9,6 @@ sends the ids it skipped in `skip_ids` of its next claim. Bodies are JSON only, 
 captions/api/jobs.py.
 """
 
-from typing import Any
-
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -22,12 +20,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from captions.api.common import NoInputSerializer, StrictInputSerializer
 from captions.api.filters import MAX_ID
 from captions.models import Caption
-from chatearthnet_site.api import IsReviewer, NoInputSerializer, StrictInputSerializer
 from verification import selectors, services
+from verification.permissions import IsReviewer
 from verification.roles import is_curator
-from verification.serializers import ReviewCaptionSerializer, ReviewConflictSerializer
+from verification.serializers import (
+    ReviewActionSerializer,
+    ReviewCaptionSerializer,
+    ReviewConflictSerializer,
+)
 
 SKIP_IDS_KEPT = 50  # as many as the page keeps in the session
 FILTER_FIELDS = frozenset({"scene", "job", "check", "landcover_class"})
@@ -117,43 +120,8 @@ class ReviewActionApi(APIView):
     permission_classes = [IsReviewer]
     parser_classes = [JSONParser]
 
-    @extend_schema_serializer(component_name="ReviewAction")
-    class InputSerializer(StrictInputSerializer):
-        action = serializers.ChoiceField(choices=["approve", "edit", "reject", "skip"])
-        version = serializers.IntegerField(
-            min_value=1,
-            max_value=MAX_ID,
-            required=False,
-            help_text="The caption's version the reviewer started from (all but skip).",
-        )
-        # Whitespace and length are the service's to judge, as on the page.
-        text = serializers.CharField(
-            required=False,
-            allow_blank=True,
-            trim_whitespace=False,
-            help_text="The edited caption (edit).",
-        )
-        reason = serializers.CharField(
-            required=False, allow_blank=True, help_text="Why it is rejected (reject)."
-        )
-        seconds_spent = serializers.FloatField(
-            min_value=0, max_value=24 * 3600, required=False, allow_null=True
-        )
-
-        def validate(self, values: dict) -> dict:
-            action = values["action"]
-            if action != "skip" and "version" not in values:
-                raise serializers.ValidationError(
-                    {"version": "send the caption's version you started from"}
-                )
-            if action == "edit" and "text" not in values:
-                raise serializers.ValidationError({"text": "send the edited text"})
-            if action == "reject" and "reason" not in values:
-                raise serializers.ValidationError({"reason": "say why"})
-            return values
-
     @extend_schema(
-        request=InputSerializer,
+        request=ReviewActionSerializer,
         responses={
             200: ReviewCaptionSerializer,
             409: OpenApiResponse(
@@ -164,11 +132,15 @@ class ReviewActionApi(APIView):
         },
     )
     def post(self, request: Request, caption_id: int) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = ReviewActionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        values = serializer.validated_data
         try:
-            caption = self._act(request, caption_id, values)
+            decision = serializer.decision()
+            caption = services.review_act(
+                caption_id=caption_id, user=request.user, decision=decision
+            )
+            # Skipped: the caption as it is now, no longer held.
+            caption = caption or selectors.caption_for_review(caption_id)
         except Caption.DoesNotExist:
             raise exceptions.NotFound("no such caption") from None
         except services.StaleVersion as stale:
@@ -182,23 +154,6 @@ class ReviewActionApi(APIView):
         except services.ReviewError as error:
             return Response({"error": error.message}, status=error.status)
         return Response(_caption_out(caption, request))
-
-    def _act(self, request: Request, caption_id: int, values: dict) -> Caption:
-        action = values["action"]
-        if action == "skip":
-            services.claim_release(caption_id=caption_id, user=request.user)
-            return selectors.caption_for_review(caption_id)
-        common: dict[str, Any] = {
-            "caption_id": caption_id,
-            "user": request.user,
-            "version": values["version"],
-            "seconds_spent": values.get("seconds_spent"),
-        }
-        if action == "approve":
-            return services.caption_approve(**common)
-        if action == "edit":
-            return services.caption_edit(**common, text=values["text"])
-        return services.caption_reject(**common, reason=values["reason"])
 
 
 class ReviewRenewApi(APIView):

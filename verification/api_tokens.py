@@ -23,8 +23,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from captions.api.common import StrictInputSerializer
 from captions.api.filters import is_database_id
-from chatearthnet_site.api import StrictInputSerializer
 from verification import lockout, tokens
 from verification.models import ApiToken
 from verification.throttles import AuthRateThrottle

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class VerificationConfig(AppConfig):
     name = "verification"
     verbose_name = "Verification"
+
+    def ready(self) -> None:
+        # The captions app asks for abilities, not roles (captions/access.py); the
+        # roles are defined here, so here is where they grant them.
+        from verification import roles
+
+        roles.grant_abilities()

@@ -1,6 +1,7 @@
 """The dashboard (`/`): how far the dataset is, who verifies how fast, what it holds."""
 
 import datetime as dt
+from collections.abc import Mapping
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Avg, Count, Q
@@ -66,35 +67,40 @@ def annotator_numbers(*, only_user=None) -> list[dict]:
         )
         .order_by("-reviews")
     )
+    days = [
+        (timezone.now() - dt.timedelta(days=offset)).date()
+        for offset in range(DAYS_SHOWN - 1, -1, -1)
+    ]
+    daily = _reviews_per_day(revisions)
+    peak = max((n for person in daily.values() for n in person.values()), default=1)
+    return [
+        _person(row, days, daily.get(row["user__username"], {}), peak) for row in totals
+    ]
+
+
+def _reviews_per_day(revisions) -> dict[str, dict[dt.date, int]]:
     per_day = (
         revisions.annotate(day=TruncDate("created_at"))
         .values("user__username", "day")
         .annotate(n=Count("id"))
         .order_by()
     )
-    days = [
-        (timezone.now() - dt.timedelta(days=offset)).date()
-        for offset in range(DAYS_SHOWN - 1, -1, -1)
-    ]
     daily: dict[str, dict] = {}
     for day_row in per_day:
         daily.setdefault(day_row["user__username"], {})[day_row["day"]] = day_row["n"]
-    peak = max((n for person in daily.values() for n in person.values()), default=1)
-    people = []
-    for row in totals:
-        name = row["user__username"] or "(deleted user)"
-        counts = [daily.get(row["user__username"], {}).get(day, 0) for day in days]
-        people.append(
-            {
-                **row,
-                "name": name,
-                "bars": [
-                    _bar(index, day, n, peak)
-                    for index, (day, n) in enumerate(zip(days, counts, strict=True))
-                ],
-            }
-        )
-    return people
+    return daily
+
+
+def _person(row: Mapping, days: list[dt.date], daily: dict, peak: int) -> dict:
+    counts = [daily.get(day, 0) for day in days]
+    return {
+        **row,
+        "name": row["user__username"] or "(deleted user)",
+        "bars": [
+            _bar(index, day, n, peak)
+            for index, (day, n) in enumerate(zip(days, counts, strict=True))
+        ],
+    }
 
 
 def _bar(index: int, day: dt.date, count: int, peak: int) -> dict:
@@ -131,7 +137,7 @@ def verified_class_distribution() -> list[dict]:
                 "name": cls.term,
                 "count": row["n"],
                 "share": row["n"] / total,
-                "colour": "#" + "".join(f"{c:02x}" for c in cls.official_rgb),
+                "colour": cls.hex_colour,
             }
         )
     return result

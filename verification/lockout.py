@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 
-from chatearthnet_site.errors import API_PREFIX
+from captions.api.errors import API_PREFIX
 
 _TOO_MANY = "Too many failed logins for this username from your address"
 

@@ -13,11 +13,6 @@ from verification import roles, tokens
 NO_ROLE = "previews are for annotators, curators and consumers: ask for a role"
 
 
-def _may_see_patches(user) -> bool:
-    # A role, or staff the admin shows patches to (the patch list's thumbnails).
-    return roles.has_role(user, *roles.ROLES) or user.has_perm("captions.view_patch")
-
-
 def media_file(request: HttpRequest, name: str) -> HttpResponseBase:
     """Previews for users with a role only: the imagery may be licensed, not public.
 
@@ -38,9 +33,9 @@ def media_file(request: HttpRequest, name: str) -> HttpResponseBase:
         if authenticated is None:
             return redirect_to_login(request.get_full_path())
         user = authenticated[0]
-        if not _may_see_patches(user):
+        if not roles.may_see_patches(user):
             return JsonResponse({"error": NO_ROLE}, status=403)
-    elif not _may_see_patches(user):
+    elif not roles.may_see_patches(user):
         raise PermissionDenied(NO_ROLE)
     try:
         path = Path(safe_join(settings.MEDIA_ROOT, name))

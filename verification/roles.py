@@ -10,6 +10,8 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 
+from captions import access
+
 ANNOTATOR, CURATOR, CONSUMER = "annotator", "curator", "consumer"
 ROLES = (ANNOTATOR, CURATOR, CONSUMER)
 # Curators get every permission of these apps' models in the admin, except on these
@@ -42,6 +44,17 @@ def may_review(user: Any) -> bool:
 
 def is_curator(user: Any) -> bool:
     return has_role(user, CURATOR)
+
+
+def may_see_patches(user: Any) -> bool:
+    """A role, or staff the admin shows patches to (the patch list's thumbnails)."""
+    return has_role(user, *ROLES) or user.has_perm("captions.view_patch")
+
+
+def grant_abilities() -> None:
+    """What each role may do in the captions app (captions/access.py)."""
+    access.register(access.CURATE, is_curator)
+    access.register(access.READ_DATASET, lambda user: has_role(user, CONSUMER, CURATOR))
 
 
 def ensure_groups() -> dict[str, Group]:

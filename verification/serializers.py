@@ -2,8 +2,13 @@
 
 from rest_framework import serializers
 
+from captions.api.common import StrictInputSerializer
+from captions.api.filters import MAX_ID
 from captions.api.serializers import CheckFindingsField, PatchSerializer
 from captions.models import Caption
+from verification.services import ReviewDecision
+
+ACTIONS = ("approve", "edit", "reject", "skip")
 
 
 class ReviewPatchSerializer(PatchSerializer):
@@ -37,3 +42,48 @@ class ReviewConflictSerializer(serializers.Serializer):
 
     error = serializers.CharField()
     current = ReviewCaptionSerializer(required=False)
+
+
+class ReviewActionSerializer(StrictInputSerializer):
+    """A review action's input, read the same way from the page and the API."""
+
+    action = serializers.ChoiceField(
+        choices=ACTIONS,
+        error_messages={
+            "invalid_choice": "unknown action '{input}'; use " + ", ".join(ACTIONS)
+        },
+    )
+    version = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="The caption's version the reviewer started from (all but skip).",
+    )
+    # Whitespace and length are the service's to judge.
+    text = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The edited caption (edit).",
+    )
+    reason = serializers.CharField(
+        required=False, allow_blank=True, help_text="Why it is rejected (reject)."
+    )
+    seconds_spent = serializers.FloatField(
+        min_value=0, max_value=24 * 3600, required=False, allow_null=True
+    )
+
+    def validate(self, values: dict) -> dict:
+        action = values["action"]
+        if action != "skip" and "version" not in values:
+            raise serializers.ValidationError(
+                {"version": "send the caption's version you started from"}
+            )
+        if action == "edit" and "text" not in values:
+            raise serializers.ValidationError({"text": "send the edited text"})
+        if action == "reject" and "reason" not in values:
+            raise serializers.ValidationError({"reason": "say why"})
+        return values
+
+    def decision(self) -> ReviewDecision:
+        return ReviewDecision(**self.validated_data)

@@ -10,6 +10,7 @@ elsewhere with a guarded update, and two annotators never hold the same caption.
 import datetime as dt
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -254,21 +255,29 @@ def _apply(
         if not changed:
             caption.refresh_from_db()
             raise StaleVersion(caption)
-        Revision.objects.create(
-            caption_id=caption_id,
-            user=user,
-            action=action,
-            status_before=caption.status,
-            status_after=status,
-            text_before=caption.text,
-            text_after=text,
-            version_after=version + 1,
-            reason=reason[:500],
-            seconds_spent=seconds_spent,
-            edit_distance=word_edit_distance(caption.generated_text, text),
-        )
+        _record_revision(caption, user, action, status, text, reason, seconds_spent)
     caption.refresh_from_db()
     return caption
+
+
+def _record_revision(
+    caption: Caption, user, action: str, status: str, text: str, reason: str,
+    seconds_spent: float | None,
+) -> None:  # fmt: skip
+    """The revision of a change `_apply` made; `caption` is as it was before."""
+    Revision.objects.create(
+        caption_id=caption.pk,
+        user=user,
+        action=action,
+        status_before=caption.status,
+        status_after=status,
+        text_before=caption.text,
+        text_after=text,
+        version_after=caption.version + 1,
+        reason=reason[:500],
+        seconds_spent=seconds_spent,
+        edit_distance=word_edit_distance(caption.generated_text, text),
+    )
 
 
 def word_edit_distance(before: str, after: str) -> float:
@@ -329,6 +338,40 @@ def caption_reject(
         action=Revision.Action.REJECT, status=Caption.Status.REJECTED,
         text=caption.text, reason=reason, seconds_spent=seconds_spent,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    """A reviewer's decision on one caption, as the page and the API send it."""
+
+    action: str  # approve, edit, reject or skip
+    version: int | None = None  # the version the reviewer started from (not skip)
+    text: str = ""  # edit
+    reason: str = ""  # reject
+    seconds_spent: float | None = None
+
+
+def review_act(*, caption_id: int, user, decision: ReviewDecision) -> Caption | None:
+    """The one path of a review action, from the page and from the API: the caption
+    as saved, or None after a skip (the claim is given back)."""
+    if decision.action == "skip":
+        claim_release(caption_id=caption_id, user=user)
+        return None
+    if decision.version is None:
+        raise ReviewError("send the caption's version you started from")
+    common: dict[str, Any] = {
+        "caption_id": caption_id,
+        "user": user,
+        "version": decision.version,
+        "seconds_spent": decision.seconds_spent,
+    }
+    if decision.action == "approve":
+        return caption_approve(**common)
+    if decision.action == "edit":
+        return caption_edit(**common, text=decision.text)
+    if decision.action == "reject":
+        return caption_reject(**common, reason=decision.reason)
+    raise ReviewError(f"unknown action {decision.action!r}")
 
 
 def caption_revert(*, revision_id: int, user) -> Caption:

@@ -3,7 +3,6 @@
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import (
@@ -18,14 +17,16 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST, require_safe
 
+from captions.api.errors import body_too_large_message, first_message
 from captions.api.filters import MAX_ID, is_database_id
-from captions.generation.checks import CHECK_DESCRIPTIONS, CLASS_WORDS
+from captions.generation.checks import CHECK_DESCRIPTIONS
+from captions.generation.vocabulary import CLASS_WORDS
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
 from captions.models import Caption
-from chatearthnet_site.errors import body_too_large_message
 from verification import selectors, services
 from verification.models import Revision
 from verification.roles import is_curator, may_review
+from verification.serializers import ReviewActionSerializer
 
 SKIPPED_KEY = "review_skipped"  # recently skipped captions, per session
 SKIPPED_KEPT = 50
@@ -156,16 +157,12 @@ def review(request: HttpRequest, caption_id: int) -> HttpResponse:
     return render(request, "verification/review.html", context)
 
 
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#" + "".join(f"{channel:02x}" for channel in rgb)
-
-
 def _coloured(entries: list[dict]) -> list[dict]:
     """Land-cover list entries with their official colour and their percentage."""
     return [
         {
             **entry,
-            "colour": _hex(CLASS_BY_CODE[entry["code"]].official_rgb),
+            "colour": CLASS_BY_CODE[entry["code"]].hex_colour,
             "percent": round(entry["fraction"] * 100, 1),
         }
         for entry in entries
@@ -186,7 +183,7 @@ def _region_tables(landcover: dict) -> list[dict]:
 
 
 # What the review page's script needs to highlight class words in a caption: the same
-# words the checks read (captions/generation/checks.py), so the page and the checks
+# words the checks read (captions/generation/vocabulary.py), so the page and the checks
 # agree.
 CLASS_VOCABULARY = {
     "min_pixels": MIN_PIXELS,
@@ -194,7 +191,7 @@ CLASS_VOCABULARY = {
         {
             "code": cls.code,
             "term": cls.term,
-            "colour": _hex(cls.official_rgb),
+            "colour": cls.hex_colour,
             "words": list(CLASS_WORDS[cls.code]),
         }
         for cls in CLASSES
@@ -237,14 +234,9 @@ def _json_body(request: HttpRequest, *, keys: frozenset[str]) -> dict:
     return body
 
 
-def _version(body: dict) -> int:
-    version = body.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise services.ReviewError("send the caption's version you started from")
-    return version
-
-
 def _seconds(body: dict) -> float | None:
+    """The page's timing, or None when implausible: a tab left open overnight still
+    saves its decision (the API refuses such a value instead)."""
     seconds = body.get("seconds_spent")
     if (
         isinstance(seconds, int | float)
@@ -255,65 +247,44 @@ def _seconds(body: dict) -> float | None:
     return None
 
 
+def _decision(request: HttpRequest) -> services.ReviewDecision:
+    """The body read as the API reads it (ReviewActionSerializer)."""
+    body = _json_body(request, keys=ACTION_KEYS)
+    if "seconds_spent" in body:
+        body["seconds_spent"] = _seconds(body)
+    serializer = ReviewActionSerializer(data=body)
+    if not serializer.is_valid():
+        raise services.ReviewError(first_message(serializer.errors))
+    return serializer.decision()
+
+
 @login_required
 @require_POST
 @_json_for_reviewers
 def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
     """approve / edit / reject / skip, as JSON; 409 with the current text if stale."""
     try:
-        body = _json_body(request, keys=ACTION_KEYS)
-        action = body.get("action")
-        if action == "skip":
-            services.claim_release(caption_id=caption_id, user=request.user)
-            skipped = [*_skipped(request), caption_id][-SKIPPED_KEPT:]
-            request.session[SKIPPED_KEY] = skipped
-            return JsonResponse({"ok": True, "next": reverse("review-next")})
-        common: dict[str, Any] = {
-            "caption_id": caption_id,
-            "user": request.user,
-            "version": _version(body),
-            "seconds_spent": _seconds(body),
-        }
-        if action == "approve":
-            caption = services.caption_approve(**common)
-        elif action == "edit":
-            text = body.get("text")
-            if not isinstance(text, str):
-                raise services.ReviewError("send the edited text")
-            caption = services.caption_edit(**common, text=text)
-        elif action == "reject":
-            reason = body.get("reason")
-            if not isinstance(reason, str):
-                raise services.ReviewError("send a reason")
-            caption = services.caption_reject(**common, reason=reason)
-        else:
-            raise services.ReviewError(
-                f"unknown action {action!r}; use approve, edit, reject or skip"
-            )
+        caption = services.review_act(
+            caption_id=caption_id, user=request.user, decision=_decision(request)
+        )
     except Caption.DoesNotExist:
         return JsonResponse({"error": "no such caption"}, status=404)
     except services.StaleVersion as stale:
-        return JsonResponse(
-            {
-                "error": stale.message,
-                "current": selectors.caption_as_json(stale.caption),
-            },
-            status=409,
-        )
+        current = selectors.caption_as_json(stale.caption)
+        return JsonResponse({"error": stale.message, "current": current}, status=409)
     except services.ReviewError as error:
         return JsonResponse({"error": error.message}, status=error.status)
-    return JsonResponse(
-        {
-            "ok": True,
-            "caption": {
-                "id": caption.pk,
-                "version": caption.version,
-                "status": caption.status,
-                "checks": caption.checks,
-            },
-            "next": reverse("review-next"),
-        }
-    )
+    if caption is None:  # skipped: not offered again in this session
+        skipped = [*_skipped(request), caption_id][-SKIPPED_KEPT:]
+        request.session[SKIPPED_KEY] = skipped
+        return JsonResponse({"ok": True, "next": reverse("review-next")})
+    saved = {
+        "id": caption.pk,
+        "version": caption.version,
+        "status": caption.status,
+        "checks": caption.checks,
+    }
+    return JsonResponse({"ok": True, "caption": saved, "next": reverse("review-next")})
 
 
 @login_required

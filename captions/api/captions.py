@@ -6,12 +6,12 @@ from rest_framework import generics
 
 from captions import selectors
 from captions.api.filters import CaptionFilter
+from captions.api.permissions import MayReadDataset
 from captions.api.serializers import CaptionSerializer
-from chatearthnet_site.api import IsConsumerOrCurator
 
 
 class CaptionListApi(generics.ListAPIView):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
     filterset_class = CaptionFilter
     serializer_class = CaptionSerializer
 
@@ -23,7 +23,7 @@ class CaptionDetailApi(generics.RetrieveAPIView):
     """One caption, with what the list leaves out: the exact prompt messages sent
     and the generation parameters."""
 
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
     lookup_url_kwarg = "caption_id"
 
     @extend_schema_serializer(component_name="CaptionDetail")

@@ -14,29 +14,32 @@ from django.http import FileResponse, Http404, QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from captions.api.errors import BadRequest, ErrorSerializer
 from captions.api.filters import is_database_id
+from captions.api.permissions import MayReadDataset
+from captions.export.filters import (
+    VERIFIED_STATUSES,
+    ExportFilters,
+    export_filters_from,
+    export_format_check,
+)
 from captions.export.formats import (
     EXPORT_FORMATS,
     SPLITS,
-    VERIFIED_STATUSES,
     WRITERS,
     ExportError,
-    ExportFilters,
     export_chunks,
     export_file_name,
-    export_filters_from,
     export_needs_landcover,
     image_path,
 )
 from captions.models import Patch
 from captions.selectors import export_filters_check, verified_pairs
-from chatearthnet_site.api import IsConsumerOrCurator
 
 IMAGE_MEDIA_TYPES = {
     "webp": "image/webp",
@@ -44,27 +47,6 @@ IMAGE_MEDIA_TYPES = {
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
 }
-
-
-class BadRequest(exceptions.APIException):
-    status_code = 400
-    default_detail = "bad request"
-    default_code = "bad_request"
-
-
-class Conflict(exceptions.APIException):
-    status_code = 409
-    default_detail = "conflict"
-    default_code = "conflict"
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The JSON body of every error (chatearthnet_site/api.py)."""
-
-    error = serializers.CharField()
-
-    class Meta:
-        ref_name = "Error"
 
 
 class FirstRendererNegotiation(BaseContentNegotiation):
@@ -104,11 +86,9 @@ def export_request(params: QueryDict) -> tuple[str, ExportFilters]:
                 f"{', '.join(EXPORT_FORMATS)}"
             )
         filters = export_filters_from(values)
-        if export_format == "chatearthnet" and filters.split is None:
-            raise ExportError(
-                "format chatearthnet needs a split (train, val or test): "
-                "ChatEarthNet's files hold one split each"
-            )
+        export_format_check(
+            export_format, filters, format_option="format", split_option="split"
+        )
         export_filters_check(filters=filters)
     except ExportError as error:
         raise BadRequest(str(error)) from None
@@ -120,7 +100,7 @@ _JSON_ARRAY = {"type": "array", "items": {"type": "object"}}
 
 
 class ExportApi(FileApi):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
 
     @extend_schema(
         operation_id="export_verified_pairs",
@@ -194,7 +174,7 @@ class ExportApi(FileApi):
 
 
 class ExportImageApi(FileApi):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
 
     @extend_schema(
         operation_id="export_image",

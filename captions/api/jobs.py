@@ -31,12 +31,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from captions import selectors
-from captions.admin.forms import DEFAULT_TEMPLATE_NAME
+from captions.api.common import NoInputSerializer, StrictInputSerializer
 from captions.api.filters import MAX_ID, JobFilter
+from captions.api.permissions import MayCurate
 from captions.generation import jobs
+from captions.generation.options import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_IN_FLIGHT,
+    DEFAULT_MODELS,
+    GenerationError,
+    JobOptions,
+    Selection,
+    endpoint_name_from,
+    endpoint_names,
+    model_or_default,
+)
+from captions.generation.plans import job_plan
+from captions.generation.templates import DEFAULT_TEMPLATE_NAME
 from captions.llm.registry import BACKENDS
 from captions.models import GenerationJob, Patch, Scene
-from chatearthnet_site.api import IsCurator, NoInputSerializer, StrictInputSerializer
 
 
 class SelectionSerializer(serializers.Serializer):
@@ -128,7 +141,7 @@ class LaunchInputSerializer(StrictInputSerializer):
         allow_blank=True,
         default="",
         help_text="Empty: "
-        + ", ".join(f"{m} for {b}" for b, m in jobs.DEFAULT_MODELS.items()),
+        + ", ".join(f"{m} for {b}" for b, m in DEFAULT_MODELS.items()),
     )
     template = serializers.CharField(
         max_length=200,
@@ -137,10 +150,10 @@ class LaunchInputSerializer(StrictInputSerializer):
     )
     include_rgb = serializers.BooleanField(default=False)
     in_flight_per_worker = serializers.IntegerField(
-        min_value=1, max_value=10_000, default=jobs.DEFAULT_IN_FLIGHT
+        min_value=1, max_value=10_000, default=DEFAULT_IN_FLIGHT
     )
     chunk_size = serializers.IntegerField(
-        min_value=1, max_value=1_000_000, default=jobs.DEFAULT_CHUNK_SIZE
+        min_value=1, max_value=1_000_000, default=DEFAULT_CHUNK_SIZE
     )
     requests_per_minute = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True
@@ -160,14 +173,14 @@ class LaunchInputSerializer(StrictInputSerializer):
         # Read when the request comes, not at import: the operator's settings.
         endpoint_field = self.fields["endpoint"]
         assert isinstance(endpoint_field, serializers.ChoiceField)
-        endpoint_field.choices = jobs.endpoint_names()
+        endpoint_field.choices = endpoint_names()
 
     def validate(self, attrs: dict) -> dict:
         try:
-            attrs["endpoint"] = jobs.endpoint_name_from(
+            attrs["endpoint"] = endpoint_name_from(
                 endpoint=attrs["endpoint"], base_url=attrs.pop("base_url")
             )
-        except jobs.GenerationError as error:
+        except GenerationError as error:
             raise serializers.ValidationError({"base_url": [str(error)]}) from None
         return attrs
 
@@ -186,7 +199,7 @@ class LaunchInputSerializer(StrictInputSerializer):
 def _service_arguments(values: dict) -> dict:
     """The launch form's values as `job_plan` / `job_launch` take them."""
     return {
-        "selection": jobs.Selection(
+        "selection": Selection(
             scene_ids=tuple(values["scenes"]),
             splits=tuple(values["splits"]),
             only_uncaptioned=values["only_uncaptioned"],
@@ -194,10 +207,9 @@ def _service_arguments(values: dict) -> dict:
         ),
         "backend": values["backend"],
         "endpoint": values["endpoint"],
-        "model": values["model"].strip()
-        or jobs.DEFAULT_MODELS.get(values["backend"], ""),
+        "model": model_or_default(backend=values["backend"], model=values["model"]),
         "template": values["template"],
-        "options": jobs.JobOptions(
+        "options": JobOptions(
             in_flight_per_worker=values["in_flight_per_worker"],
             requests_per_minute=values.get("requests_per_minute"),
             tokens_per_minute=values.get("tokens_per_minute"),
@@ -210,7 +222,7 @@ def _service_arguments(values: dict) -> dict:
 
 
 class JobListApi(generics.ListAPIView):
-    permission_classes = [IsCurator]
+    permission_classes = [MayCurate]
     filterset_class = JobFilter
     serializer_class = JobSerializer
 
@@ -219,7 +231,7 @@ class JobListApi(generics.ListAPIView):
 
 
 class JobDetailApi(generics.RetrieveAPIView):
-    permission_classes = [IsCurator]
+    permission_classes = [MayCurate]
     serializer_class = JobSerializer
     lookup_url_kwarg = "job_id"
 
@@ -230,7 +242,7 @@ class JobDetailApi(generics.RetrieveAPIView):
 class JobPlanApi(APIView):
     """What a launch would do (patches, tokens, cost), without writing a job."""
 
-    permission_classes = [IsCurator]
+    permission_classes = [MayCurate]
     parser_classes = [JSONParser]
 
     @extend_schema_serializer(component_name="JobPlan")
@@ -252,8 +264,8 @@ class JobPlanApi(APIView):
         serializer.is_valid(raise_exception=True)
         arguments = _service_arguments(serializer.validated_data)
         try:
-            plan = jobs.job_plan(**arguments)
-        except jobs.GenerationError as error:
+            plan = job_plan(**arguments)
+        except GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(self.OutputSerializer(plan).data)
 
@@ -261,7 +273,7 @@ class JobPlanApi(APIView):
 class JobLaunchApi(APIView):
     """Launch a job: 201 with the job, queued for the workers once committed."""
 
-    permission_classes = [IsCurator]
+    permission_classes = [MayCurate]
     parser_classes = [JSONParser]
 
     @extend_schema(request=LaunchInputSerializer, responses={201: JobSerializer})
@@ -272,7 +284,7 @@ class JobLaunchApi(APIView):
             job = jobs.job_launch(
                 **_service_arguments(serializer.validated_data), user=request.user
             )
-        except jobs.GenerationError as error:
+        except GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(
             JobSerializer(job).data,
@@ -284,7 +296,7 @@ class JobLaunchApi(APIView):
 class JobCancelApi(APIView):
     """Ask a queued or running job to stop; 409 if it is not running."""
 
-    permission_classes = [IsCurator]
+    permission_classes = [MayCurate]
     parser_classes = [JSONParser]
 
     @extend_schema(
@@ -306,7 +318,7 @@ class JobCancelApi(APIView):
 class JobRetryFailedApi(APIView):
     """Queue again the patches of an ended job that have no caption."""
 
-    permission_classes = [IsCurator]
+    permission_classes = [MayCurate]
     parser_classes = [JSONParser]
 
     @extend_schema_serializer(component_name="JobRetried")
@@ -326,7 +338,7 @@ class JobRetryFailedApi(APIView):
         job = get_object_or_404(selectors.job_list(), pk=job_id)
         try:
             count = jobs.job_retry_failed(job_id=job.pk)
-        except jobs.GenerationError as error:
+        except GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_409_CONFLICT)
         job.refresh_from_db()
         return Response(self.OutputSerializer({"requeued": count, "job": job}).data)

@@ -5,12 +5,12 @@ from rest_framework import generics
 
 from captions import selectors
 from captions.api.filters import PatchFilter
+from captions.api.permissions import MayReadDataset
 from captions.api.serializers import PatchSerializer
-from chatearthnet_site.api import IsConsumerOrCurator
 
 
 class PatchListApi(generics.ListAPIView):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
     filterset_class = PatchFilter
     serializer_class = PatchSerializer
 
@@ -19,7 +19,7 @@ class PatchListApi(generics.ListAPIView):
 
 
 class PatchDetailApi(generics.RetrieveAPIView):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
     serializer_class = PatchSerializer
     lookup_url_kwarg = "patch_id"
 

@@ -14,27 +14,22 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from captions.api.common import StrictInputSerializer
+from captions.api.errors import Conflict, ErrorSerializer
 from captions.api.export import (
     IMAGE_MEDIA_TYPES,
-    Conflict,
-    ErrorSerializer,
     FileApi,
 )
 from captions.api.filters import MAX_ID, is_database_id
-from captions.export import releases
-from captions.export.formats import (
-    SPLITS,
+from captions.api.permissions import MayReadDataset, ReadsDatasetWritesCurate
+from captions.export import release_files, releases
+from captions.export.filters import (
     VERIFIED_STATUSES,
-    ExportError,
     ExportFilters,
     export_filters_from,
 )
+from captions.export.formats import SPLITS, ExportError
 from captions.models import Release
-from chatearthnet_site.api import (
-    IsConsumerOrCurator,
-    ReadsForConsumersWritesForCurators,
-    StrictInputSerializer,
-)
 
 # A release's data files are text; FileResponse would guess none for .jsonl.
 FILE_MEDIA_TYPES = {
@@ -78,7 +73,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
     def get_files_url(self, release: Release) -> str:
         return self.context["request"].build_absolute_uri(
-            releases.release_file_url_prefix(release.number)
+            release_files.release_file_url_prefix(release.number)
         )
 
 
@@ -128,7 +123,7 @@ def release_or_404(number: int) -> Release:
 
 
 class ReleaseListApi(generics.ListAPIView):
-    permission_classes = [ReadsForConsumersWritesForCurators]
+    permission_classes = [ReadsDatasetWritesCurate]
     serializer_class = ReleaseSerializer
 
     def get_queryset(self):
@@ -149,7 +144,7 @@ class ReleaseListApi(generics.ListAPIView):
                 user=request.user,
                 description=given.validated_data.get("description", ""),
             )
-        except (ExportError, releases.ReleaseError) as error:
+        except (ExportError, release_files.ReleaseError) as error:
             raise serializers.ValidationError({"filters": str(error)}) from None
         body = ReleaseSerializer(release, context={"request": request}).data
         return Response(
@@ -158,7 +153,7 @@ class ReleaseListApi(generics.ListAPIView):
 
 
 class ReleaseDetailApi(generics.GenericAPIView):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
     serializer_class = ReleaseSerializer
     # No list here: a detail takes no query parameters to check.
     filter_backends: list = []
@@ -170,7 +165,7 @@ class ReleaseDetailApi(generics.GenericAPIView):
 
 
 class ReleaseFileApi(FileApi):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
 
     @extend_schema(
         operation_id="release_file",
@@ -217,7 +212,7 @@ def _release_file(number: int, name: str) -> Path:
     if any(part.startswith(".") for part in name.split("/")):
         raise Http404(f"release {number} has no file {name}")
     try:
-        path = Path(safe_join(releases.release_dir(number), name))
+        path = Path(safe_join(release_files.release_dir(number), name))
     except SuspiciousFileOperation:
         raise Http404(f"release {number} has no file {name}") from None
     if not path.is_file():

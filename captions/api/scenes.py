@@ -4,8 +4,8 @@ from rest_framework import generics, serializers
 
 from captions import selectors
 from captions.api.filters import SceneFilter
+from captions.api.permissions import MayReadDataset
 from captions.models import Scene
-from chatearthnet_site.api import IsConsumerOrCurator
 
 
 class SceneSerializer(serializers.ModelSerializer):
@@ -22,7 +22,7 @@ class SceneSerializer(serializers.ModelSerializer):
 
 
 class SceneListApi(generics.ListAPIView):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
     filterset_class = SceneFilter
     serializer_class = SceneSerializer
 
@@ -31,7 +31,7 @@ class SceneListApi(generics.ListAPIView):
 
 
 class SceneDetailApi(generics.RetrieveAPIView):
-    permission_classes = [IsConsumerOrCurator]
+    permission_classes = [MayReadDataset]
     serializer_class = SceneSerializer
     lookup_url_kwarg = "scene_id"
 

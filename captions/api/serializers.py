@@ -13,7 +13,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from captions.models import Caption, Patch
-from verification.models import Revision
 
 
 def absolute_media_url(request, file: FieldFile) -> str:
@@ -119,17 +118,25 @@ class PatchSerializer(serializers.ModelSerializer):
         return absolute_media_url(self.context["request"], patch.landcover_preview)
 
 
-class RevisionSerializer(serializers.ModelSerializer):
-    """Reads `username` as `captions.selectors.caption_list` annotates it."""
+# Read through `Caption.revisions`: the model is verification's, which captions does
+# not import (docs/architecture.md); `username` as selectors.caption_list annotates it.
+class RevisionSerializer(serializers.Serializer):
+    """One review of the caption: who did what, the text before and after."""
 
+    id = serializers.IntegerField(read_only=True)
+    action = serializers.CharField(read_only=True)
     user = serializers.CharField(source="username", read_only=True, allow_null=True)
+    status_before = serializers.CharField(read_only=True)
+    status_after = serializers.CharField(read_only=True)
+    text_before = serializers.CharField(read_only=True)
+    text_after = serializers.CharField(read_only=True)
+    version_after = serializers.IntegerField(read_only=True)
+    reason = serializers.CharField(read_only=True)
+    edit_distance = serializers.FloatField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
 
     class Meta:
-        model = Revision
-        fields = [
-            "id", "action", "user", "status_before", "status_after", "text_before",
-            "text_after", "version_after", "reason", "edit_distance", "created_at",
-        ]  # fmt: skip
+        ref_name = "Revision"
 
 
 class CaptionSerializer(serializers.ModelSerializer):

@@ -2,8 +2,11 @@
 
 import datetime as dt
 import json
+import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -366,3 +369,16 @@ def make_user_curator():
 
     existing = get_user_model().objects.filter(username="curator-q").first()
     return existing or make_user("curator-q", CURATOR)
+
+
+def test_the_review_page_preloads_every_module_of_its_script(alice, held):
+    """A module the page does not preload is fetched only when its importer has
+    loaded: one more round trip before the page works."""
+    page = client_for(alice).get(reverse("review", args=[held.pk])).content.decode()
+    folder = Path(settings.BASE_DIR) / "static" / "verification" / "review"
+    modules = sorted(path.name for path in folder.glob("*.js"))
+    assert modules
+    preloaded = sorted(
+        re.findall(r'rel="modulepreload" href="[^"]*/review/([^"/]+)"', page)
+    )
+    assert preloaded == modules

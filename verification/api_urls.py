@@ -1,0 +1,26 @@
+"""The review and token endpoints under /api/v1/ (chatearthnet_site/api_urls.py)."""
+
+from django.urls import path
+
+from verification import api, api_tokens
+
+urlpatterns = [
+    path("auth/token/", api_tokens.TokenApi.as_view(), name="api-token"),
+    path("auth/tokens/", api_tokens.TokenListApi.as_view(), name="api-token-list"),
+    path(
+        "auth/tokens/<int:token_id>/",
+        api_tokens.TokenRevokeApi.as_view(),
+        name="api-token-revoke",
+    ),
+    path("review/next/", api.ReviewNextApi.as_view(), name="api-review-next"),
+    path(
+        "review/<int:caption_id>/",
+        api.ReviewActionApi.as_view(),
+        name="api-review-action",
+    ),
+    path(
+        "review/<int:caption_id>/renew/",
+        api.ReviewRenewApi.as_view(),
+        name="api-review-renew",
+    ),
+]
