@@ -58,7 +58,7 @@ NAIVE = r"""
 import json, time, django
 django.setup()
 from captions.generation.checks import check_caption
-from captions.generation.jobs import template_get, spec_of
+from captions.generation.templates import spec_of, template_get
 from captions.llm.offline import write_caption
 from captions.models import Caption, Patch
 from captions.generation.prompts import render_messages

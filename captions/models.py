@@ -153,6 +153,8 @@ class GenerationJob(models.Model):
         FAILED = "failed", "Failed"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING, Status.CANCELLING)
+    # The statuses in which the job's chunks send requests.
+    RUNNABLE = (Status.QUEUED, Status.RUNNING)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -192,12 +194,20 @@ class GenerationJob(models.Model):
 
 
 class JobChunk(models.Model):
-    """A slice of a job's patches: the unit a Celery task works on."""
+    """A slice of a job's patches: the unit a Celery task works on.
+
+    Claimed by one worker at a time (captions/claims.py): `updated_at` is the
+    heartbeat of the worker running it, `attempts` counts the runs.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
+        # Broke on something unexpected as many times as a chunk may: no worker runs
+        # it again (its job failed with the error; retrying the job re-queues its
+        # patches in new chunks).
+        FAILED = "failed", "Failed"
 
     job = models.ForeignKey(
         GenerationJob, on_delete=models.CASCADE, related_name="chunks"
@@ -208,6 +218,8 @@ class JobChunk(models.Model):
         max_length=8, choices=Status.choices, default=Status.PENDING
     )
     attempts = models.PositiveIntegerField(default=0)
+    # What broke its last run, if one broke (`job_chunk_failed`).
+    error = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

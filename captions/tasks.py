@@ -1,33 +1,54 @@
 from celery import shared_task
 
-from captions.export import releases
-from captions.generation import jobs
+from captions.claims import Claim
+from captions.export import release_files, releases
+from captions.generation import runner
 from captions.ingest import scenes
 
+# Work another live worker holds is tried again once that worker could have gone
+# silent for good (claims.py): it is then taken over if its worker died, or found done.
+# The same for every kind of long-running work.
+LONG_RUNNING = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "bind": True,
+    "max_retries": None,
+}
 
-@shared_task(name="captions.ingest_scene", acks_late=True, reject_on_worker_lost=True)
-def ingest_scene(scene_id: int) -> dict:
-    """Safe to run twice: a ready scene returns at once, a failed one restarts."""
+
+@shared_task(name="captions.ingest_scene", **LONG_RUNNING)
+def ingest_scene(self, scene_id: int) -> dict:
+    """Safe to run twice: a ready scene returns at once, a failed one restarts, and
+    one whose worker died is taken over once its heartbeat is stale."""
     try:
         return scenes.scene_ingest(scene_id=scene_id).as_json()
+    except scenes.SceneBusy as busy:
+        stale = scenes.STALE_INGEST_AFTER.total_seconds()
+        raise self.retry(exc=busy, countdown=stale) from None
     except scenes.IngestError as error:
         # The scene row carries the reason; the admin page shows it.
         return {"scene_id": scene_id, "error": str(error)}
 
 
-@shared_task(name="captions.generate_chunk", acks_late=True, reject_on_worker_lost=True)
-def generate_chunk(job_id: int, index: int) -> None:
-    """Safe to run twice: patches this job captioned or failed are skipped."""
-    jobs.job_run_chunk(job_id=job_id, index=index)
+@shared_task(name="captions.generate_chunk", **LONG_RUNNING)
+def generate_chunk(self, job_id: int, index: int) -> None:
+    """Safe to run twice: one worker at a time claims the chunk, and patches this job
+    captioned or failed are skipped."""
+    if runner.job_run_chunk(job_id=job_id, index=index) is Claim.BUSY:
+        raise self.retry(countdown=runner.chunk_stale_after().total_seconds())
 
 
-@shared_task(name="captions.build_release", acks_late=True, reject_on_worker_lost=True)
-def build_release(release_id: int, rebuild: bool = False) -> dict:
+@shared_task(name="captions.build_release", **LONG_RUNNING)
+def build_release(self, release_id: int, rebuild: bool = False) -> dict:
     """Safe to run twice: a done release returns at once, one that another worker is
-    building is left to it, and the files move into place only when whole."""
+    building is left to it (or taken over once its heartbeat is stale), and the files
+    move into place only when whole."""
     try:
         release = releases.release_build(release_id=release_id, rebuild=rebuild)
-    except releases.ReleaseError as error:
+    except release_files.ReleaseBusy as busy:
+        stale = releases.STALE_BUILD_AFTER.total_seconds()
+        raise self.retry(exc=busy, countdown=stale) from None
+    except release_files.ReleaseError as error:
         # The release row carries the reason; the admin page and the API show it.
         return {"release_id": release_id, "error": str(error)}
     return {"release_id": release_id, "status": release.status}

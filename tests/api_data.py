@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from captions.generation.checks import check_caption
-from captions.generation.jobs import template_get
+from captions.generation.templates import template_get
 from captions.ingest.previews import encode_landcover_png, encode_rgb_preview
 from captions.landcover import landcover_stats
 from captions.models import Caption, GenerationJob, JobChunk, Patch, Scene

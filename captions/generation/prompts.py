@@ -1,7 +1,9 @@
 """Caption prompts: versioned templates and how they are rendered (DOMAIN.md 4, 5).
 
 Plain Python, no Django. A `PromptSpec` is data: the two ChatEarthNet styles ship as
-`BUILTIN_TEMPLATES`, and a caption records the exact messages `render_messages` built.
+`builtin_prompts.BUILTIN_TEMPLATES`, and a caption records the exact messages
+`render_messages` built. The words a prompt asks for or forbids are the shared
+vocabulary's (captions/generation/vocabulary.py).
 
 Templates are `str.format` strings. The renderer fills these placeholders (a literal
 brace in a template is written twice, ``{{`` / ``}}``):
@@ -26,6 +28,15 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from captions.generation.vocabulary import (
+    FORBIDDEN_WORDS,
+    REGION_LABELS,
+    SIZE_NOUNS,
+    VISION_FORBIDDEN_WORDS,
+    percent,
+    size_phrase,
+    with_article,
+)
 from captions.landcover import (
     CLASS_BY_CODE,
     CLASSES,
@@ -36,73 +47,6 @@ from captions.landcover import (
 )
 
 PromptKind = Literal["text", "vision"]
-
-FORBIDDEN_WORDS: tuple[str, ...] = (
-    "possibly",
-    "likely",
-    "perhaps",
-    "context",
-    "segmentation",
-    "appear",
-    "change",
-    "transition",
-    "dynamic",
-)
-VISION_FORBIDDEN_WORDS: tuple[str, ...] = (*FORBIDDEN_WORDS, "color dictionary")
-
-# A colour is its class in the vision style (DOMAIN.md 5); checks.py flags these in
-# every caption, so the list holds the plain names and their "-ish" forms.
-COLOUR_WORDS: tuple[str, ...] = (
-    "red",
-    "reddish",
-    "green",
-    "greenish",
-    "blue",
-    "bluish",
-    "yellow",
-    "yellowish",
-    "cyan",
-    "magenta",
-    "purple",
-    "purplish",
-    "violet",
-    "pink",
-    "pinkish",
-    "orange",
-    "brown",
-    "brownish",
-    "grey",
-    "greyish",
-    "gray",
-    "grayish",
-    "white",
-    "whitish",
-    "black",
-    "blackish",
-    "beige",
-    "turquoise",
-    "teal",
-    "maroon",
-)
-
-REGION_LABELS: dict[str, str] = {
-    "top_left": "top left",
-    "top_right": "top right",
-    "bottom_left": "bottom left",
-    "bottom_right": "bottom right",
-    "middle": "middle",
-}
-
-# DOMAIN.md 4: the size phrase of p = round(fraction * 100), by lower bound of p.
-SIZE_PHRASES: tuple[str, ...] = (
-    "extra small",
-    "small",
-    "medium",
-    "large",
-    "extra large",
-)
-_SIZE_LOWER_BOUNDS = (0, 10, 20, 50, 80)
-SIZE_NOUNS: tuple[str, ...] = ("fraction", "part", "portion", "amount", "quantity")
 
 # A low-detail image costs a fixed 85 tokens with OpenAI's vision models, whatever
 # its size; the vision map is sent at low detail.
@@ -129,75 +73,6 @@ class PromptSpec:
             )
 
 
-_TEXT_SYSTEM = """\
-You write captions for a dataset that pairs satellite images with descriptions. \
-You do not see the image. You are given the land cover of the image, computed from a \
-land-cover map, and you describe the image as if you were looking at it.
-
-Write a single paragraph in plain, confident English that follows these rules:
-- Go through the image region by region in this order: top left, top right, \
-bottom left, bottom right, middle.
-- Name the dominant land-cover class of the whole image and say where it lies.
-- In each region, mention its classes from the largest to the smallest.
-- Vary the way you express proportions; do not repeat one phrase for every class.
-- Mention only the classes you are given.
-- Do not quote numbers, percentages or pixel counts, and do not mention the \
-statistics or the map they come from.
-- End with one sentence that states the main theme of the scene.
-- State what is there as fact. Never use any of these words: {forbidden_words}."""
-
-_TEXT_USER = """\
-Land-cover classes of the whole image, from most to least: {overall}.
-Dominant class: {dominant}.
-Classes in each region, largest first:
-{regions}"""
-
-_VISION_SYSTEM = """\
-You write captions for a dataset that pairs satellite images with descriptions. \
-You are given a land-cover map of the image in which every colour stands for one \
-land-cover class, as the legend says, together with the share of each class in the \
-whole image and in each region. A second picture, when there is one, is the \
-true-colour view of the same place.
-
-Write a single paragraph in plain, confident English that follows these rules:
-- Refer to every class by its name, never by its colour in the map.
-- Describe the shapes of water, developed areas and cropland (for example a winding \
-river, a compact cluster of buildings, rectangular fields).
-- Mention no class that is missing from the legend.
-- Describe each class, where it lies and how much of the image it covers, largest \
-first, then end with one sentence that states the main theme of the scene.
-- Do not quote numbers or percentages, and do not mention the map, the legend or the \
-statistics.
-- State what is there as fact. Never use any of these words: {forbidden_words}."""
-
-_VISION_USER = """\
-Legend of the land-cover map (colour: class, share of the whole image):
-{legend}
-
-Share of each class in each region (the middle overlaps the four quarters):
-{region_percentages}
-
-The land-cover map follows."""
-
-BUILTIN_TEMPLATES: tuple[PromptSpec, ...] = (
-    PromptSpec(
-        name="chatearthnet-text",
-        version=1,
-        kind="text",
-        system_template=_TEXT_SYSTEM,
-        user_template=_TEXT_USER,
-        parameters={"max_tokens": 300, "temperature": 0.7},
-    ),
-    PromptSpec(
-        name="chatearthnet-vision",
-        version=1,
-        kind="vision",
-        system_template=_VISION_SYSTEM,
-        user_template=_VISION_USER,
-        parameters={"max_tokens": 350, "temperature": 0.7},
-    ),
-)
-
 PLACEHOLDERS: frozenset[str] = frozenset(
     {
         "overall",
@@ -208,15 +83,6 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "forbidden_words",
     }
 )
-
-
-def builtin_template(name: str) -> PromptSpec:
-    """The built-in prompt called `name`; KeyError naming the known ones otherwise."""
-    for spec in BUILTIN_TEMPLATES:
-        if spec.name == name:
-            return spec
-    known = ", ".join(spec.name for spec in BUILTIN_TEMPLATES)
-    raise KeyError(f"no built-in prompt {name!r}; known: {known}")
 
 
 def validate_spec(spec: PromptSpec) -> None:
@@ -258,29 +124,6 @@ def validate_spec(spec: PromptSpec) -> None:
 # --- Reading the statistics ----------------------------------------------------------
 
 
-def percent(fraction: float) -> int:
-    """DOMAIN.md 4: p = round(fraction * 100)."""
-    return round(fraction * 100)
-
-
-def size_level(fraction: float) -> int:
-    """Index into `SIZE_PHRASES` of a class that covers `fraction` of its area."""
-    p = percent(fraction)
-    level = 0
-    for index, lower in enumerate(_SIZE_LOWER_BOUNDS):
-        if p >= lower:
-            level = index
-    return level
-
-
-def size_phrase(fraction: float) -> str:
-    return SIZE_PHRASES[size_level(fraction)]
-
-
-def with_article(phrase: str) -> str:
-    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
-
-
 def mentionable(entries: list[dict]) -> list[dict]:
     """The entries of a class list that a caption may name (at least 20 pixels)."""
     return [entry for entry in entries if entry["pixels"] >= MIN_PIXELS]
@@ -313,6 +156,20 @@ def describe_statistics(landcover: dict) -> dict[str, str]:
     `SIZE_NOUNS` across the whole description, so the wording varies deterministically.
     """
     overall = mentionable(landcover["overall"])
+    region_lines, percentage_lines = _region_lines(landcover)
+    return {
+        "overall": ", ".join(e["name"] for e in overall)
+        or f"none (no class covers {MIN_PIXELS} pixels)",
+        "dominant": _dominant_text(landcover, overall),
+        "regions": "\n".join(region_lines),
+        "legend": "\n".join(_legend_lines(landcover, overall))
+        or "- no class covers 20 pixels",
+        "region_percentages": "\n".join(percentage_lines),
+    }
+
+
+def _region_lines(landcover: dict) -> tuple[list[str], list[str]]:
+    """Per region: its classes with size phrases, and with their shares."""
     nouns = _cycle(SIZE_NOUNS)
     region_lines, percentage_lines = [], []
     for name in REGION_NAMES:
@@ -333,16 +190,21 @@ def describe_statistics(landcover: dict) -> dict[str, str]:
         region_lines.append(f"- {label}: {', '.join(items)}")
         shares = [f"{e['name']} {_percent_text(e['fraction'])}" for e in entries]
         percentage_lines.append(f"- {label}: {', '.join(shares)}")
+    return region_lines, percentage_lines
 
-    if overall:
-        top = overall[0]
-        where = REGION_LABELS[densest_region(landcover, top["code"])]
-        dominant = (
-            f"{top['name']} ({_percent_text(top['fraction'])} of the image, "
-            f"densest in the {where})"
-        )
-    else:
-        dominant = "none"
+
+def _dominant_text(landcover: dict, overall: list[dict]) -> str:
+    if not overall:
+        return "none"
+    top = overall[0]
+    where = REGION_LABELS[densest_region(landcover, top["code"])]
+    return (
+        f"{top['name']} ({_percent_text(top['fraction'])} of the image, "
+        f"densest in the {where})"
+    )
+
+
+def _legend_lines(landcover: dict, overall: list[dict]) -> list[str]:
     legend = [
         f"- RGB {CLASS_BY_CODE[e['code']].prompt_rgb}: {e['name']}, "
         f"{_percent_text(e['fraction'])}"
@@ -350,14 +212,7 @@ def describe_statistics(landcover: dict) -> dict[str, str]:
     ]
     if landcover["valid_pixels"] < landcover["height"] * landcover["width"]:
         legend.append("- RGB (0, 0, 0): no data")
-    return {
-        "overall": ", ".join(e["name"] for e in overall)
-        or f"none (no class covers {MIN_PIXELS} pixels)",
-        "dominant": dominant,
-        "regions": "\n".join(region_lines),
-        "legend": "\n".join(legend) or "- no class covers 20 pixels",
-        "region_percentages": "\n".join(percentage_lines),
-    }
+    return legend
 
 
 def _cycle(words: tuple[str, ...]):

@@ -15,9 +15,8 @@ from captions.generation.checks import (
     MIN_CHARS,
     check_caption,
     near_duplicate_finding,
-    near_duplicates,
-    text_similarity,
 )
+from captions.generation.near_duplicates import near_duplicates, text_similarity
 from captions.landcover import landcover_stats
 from captions.llm.offline import write_caption
 from tests.captions.patch_fixtures import (

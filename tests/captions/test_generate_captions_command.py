@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from captions.models import Caption, GenerationJob
-from tests.captions.test_generation import make_patches
+from tests.captions.generation_fixtures import make_patches
 from tests.fake_openai import FakeOpenAI
 
 

@@ -5,9 +5,10 @@ import time
 import pytest
 from django.db.models import Count
 
-from captions.generation import jobs
+from captions.generation.jobs import job_cancel, job_launch
+from captions.generation.options import JobOptions, Selection
 from captions.models import Caption, GenerationJob
-from tests.captions.test_generation import KEY, make_patches
+from tests.captions.generation_fixtures import KEY, make_patches
 from tests.conftest import stop_worker, uses_redis_broker, wait_for
 from tests.fake_openai import FakeOpenAI
 
@@ -22,9 +23,9 @@ def job_status(job: GenerationJob) -> str:
 def test_a_real_worker_runs_an_offline_job_to_the_end(start_worker):
     make_patches(40)
     start_worker()
-    job = jobs.job_launch(
-        selection=jobs.Selection(), backend="offline", model="offline-1",
-        template="chatearthnet-text", options=jobs.JobOptions(chunk_size=15),
+    job = job_launch(
+        selection=Selection(), backend="offline", model="offline-1",
+        template="chatearthnet-text", options=JobOptions(chunk_size=15),
     )  # fmt: skip
     wait_for(
         lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90, what="the job"
@@ -41,10 +42,10 @@ def test_a_real_worker_runs_an_openai_job_against_a_loopback_server(
     with FakeOpenAI(api_key=KEY, latency_s=0.2) as server:
         endpoint = llm_endpoint(server)  # in the environment the worker inherits
         start_worker()
-        job = jobs.job_launch(
-            selection=jobs.Selection(), backend="openai", model="gpt-4o-mini",
+        job = job_launch(
+            selection=Selection(), backend="openai", model="gpt-4o-mini",
             template="chatearthnet-text", endpoint=endpoint,
-            options=jobs.JobOptions(chunk_size=12, in_flight_per_worker=8),
+            options=JobOptions(chunk_size=12, in_flight_per_worker=8),
         )  # fmt: skip
         wait_for(
             lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90,
@@ -64,10 +65,10 @@ def test_a_worker_that_does_not_know_the_jobs_endpoint_stops_it(
     with FakeOpenAI(api_key=KEY) as server:
         endpoint = llm_endpoint(server)
         start_worker(LLM_ENDPOINTS="other http://127.0.0.1:9/v1")
-        job = jobs.job_launch(
-            selection=jobs.Selection(), backend="openai", model="gpt-4o-mini",
+        job = job_launch(
+            selection=Selection(), backend="openai", model="gpt-4o-mini",
             template="chatearthnet-text", endpoint=endpoint,
-            options=jobs.JobOptions(chunk_size=3),
+            options=JobOptions(chunk_size=3),
         )  # fmt: skip
         wait_for(
             lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90,
@@ -88,14 +89,19 @@ def test_a_worker_killed_mid_job_loses_nothing_and_captions_each_patch_once(
     start_worker, llm_endpoint
 ):
     patches = make_patches(60)
-    visibility = {"CELERY_VISIBILITY_TIMEOUT_S": "3"}
+    # The broker hands the task out again after 3 s, and the next worker takes the
+    # dead one's chunk over once it has not beaten for 5 s.
+    visibility = {
+        "CELERY_VISIBILITY_TIMEOUT_S": "3",
+        "GENERATION_CHUNK_STALE_AFTER_S": "5",
+    }
     with FakeOpenAI(api_key=KEY, latency_s=0.25) as server:
         endpoint = llm_endpoint(server)
         first = start_worker(**visibility)
-        job = jobs.job_launch(
-            selection=jobs.Selection(), backend="openai", model="gpt-4o-mini",
+        job = job_launch(
+            selection=Selection(), backend="openai", model="gpt-4o-mini",
             template="chatearthnet-text", endpoint=endpoint,
-            options=jobs.JobOptions(chunk_size=20, in_flight_per_worker=4),
+            options=JobOptions(chunk_size=20, in_flight_per_worker=4),
         )  # fmt: skip
         wait_for(lambda: job_status(job) and job.done >= 5, timeout=60, what="work")
         stop_worker(first, kill=True)  # SIGKILL mid-chunk: its task is never acked
@@ -119,13 +125,13 @@ def test_cancel_through_a_real_worker(start_worker, llm_endpoint):
     with FakeOpenAI(api_key=KEY, latency_s=0.3) as server:
         endpoint = llm_endpoint(server)
         start_worker()
-        job = jobs.job_launch(
-            selection=jobs.Selection(), backend="openai", model="gpt-4o-mini",
+        job = job_launch(
+            selection=Selection(), backend="openai", model="gpt-4o-mini",
             template="chatearthnet-text", endpoint=endpoint,
-            options=jobs.JobOptions(chunk_size=20, in_flight_per_worker=2),
+            options=JobOptions(chunk_size=20, in_flight_per_worker=2),
         )  # fmt: skip
         wait_for(lambda: len(server.requests) >= 3, timeout=60, what="requests")
-        jobs.job_cancel(job_id=job.pk)
+        job_cancel(job_id=job.pk)
         wait_for(
             lambda: job_status(job) == GenerationJob.Status.CANCELLED, timeout=30,
             what="the job to be cancelled",

@@ -10,19 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from captions.generation.builtin_prompts import BUILTIN_TEMPLATES, builtin_template
 from captions.generation.prompts import (
-    BUILTIN_TEMPLATES,
-    FORBIDDEN_WORDS,
     IMAGE_TOKENS,
     PromptSpec,
-    builtin_template,
     describe_statistics,
     estimate_tokens,
     render_messages,
-    size_phrase,
     validate_spec,
     vision_map_png,
 )
+from captions.generation.vocabulary import FORBIDDEN_WORDS, size_phrase
 from captions.landcover import CLASS_BY_CODE, LandCoverError, landcover_stats
 from tests.captions.patch_fixtures import (
     BARE,

@@ -21,7 +21,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from captions.generation import jobs
+from captions.generation.templates import template_get
 from captions.models import GenerationJob
 from tests.api_data import token_client
 from tests.conftest import wait_for
@@ -74,7 +74,7 @@ def admin_form(elsewhere: FakeOpenAI, button: str) -> dict:
         "backend": "openai",
         "model": "gpt-4o-mini",
         "base_url": elsewhere.base_url,
-        "template": str(jobs.template_get("chatearthnet-text").pk),
+        "template": str(template_get("chatearthnet-text").pk),
         "in_flight_per_worker": "4",
         "chunk_size": "256",
         "limit": "2",

@@ -4,7 +4,19 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions.generation import jobs
+from captions.generation.jobs import job_launch
+from captions.generation.options import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_IN_FLIGHT,
+    DEFAULT_MODELS,
+    GenerationError,
+    JobOptions,
+    Selection,
+    endpoint_name_from,
+    model_or_default,
+)
+from captions.generation.plans import selected_patches
+from captions.generation.templates import DEFAULT_TEMPLATE_NAME
 from captions.llm.registry import BACKENDS
 from captions.management.progress import ProgressBar
 from captions.models import GenerationJob, Patch, Scene
@@ -17,24 +29,7 @@ class Command(BaseCommand):
     help = "Launch a caption-generation job run by Celery workers."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--backend", choices=BACKENDS, default="offline")
-        parser.add_argument("--model", help="Default: offline-1 / gpt-3.5-turbo")
-        parser.add_argument(
-            "--template",
-            default="chatearthnet-text",
-            help="Template name, or name:version",
-        )
-        parser.add_argument(
-            "--endpoint",
-            default="",
-            help="A configured LLM endpoint (LLM_ENDPOINTS) for the openai backend; "
-            "default: the first one",
-        )
-        parser.add_argument(
-            "--base-url",
-            default="",
-            help="Deprecated: the URL of a configured endpoint, which it stands for",
-        )
+        self._add_model_arguments(parser)
         parser.add_argument(
             "--scene", action="append", default=[], help="Scene name or id (repeatable)"
         )
@@ -50,12 +45,39 @@ class Command(BaseCommand):
         parser.add_argument(
             "--in-flight",
             type=int,
-            default=jobs.DEFAULT_IN_FLIGHT,
+            default=DEFAULT_IN_FLIGHT,
             help="Requests in flight per worker process",
         )
         parser.add_argument("--rpm", type=int, help="Requests per minute, all workers")
         parser.add_argument("--tpm", type=int, help="Tokens per minute, all workers")
-        parser.add_argument("--chunk-size", type=int, default=jobs.DEFAULT_CHUNK_SIZE)
+        parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+        self._add_output_arguments(parser)
+
+    def _add_model_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--backend", choices=BACKENDS, default="offline")
+        parser.add_argument(
+            "--model",
+            help="Default: "
+            + ", ".join(f"{m} for {b}" for b, m in DEFAULT_MODELS.items()),
+        )
+        parser.add_argument(
+            "--template",
+            default=DEFAULT_TEMPLATE_NAME,
+            help="Template name, or name:version",
+        )
+        parser.add_argument(
+            "--endpoint",
+            default="",
+            help="A configured LLM endpoint (LLM_ENDPOINTS) for the openai backend; "
+            "default: the first one",
+        )
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="Deprecated: the URL of a configured endpoint, which it stands for",
+        )
+
+    def _add_output_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--wait", action="store_true", help="Show progress until the job ends"
         )
@@ -67,38 +89,23 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        selection = jobs.Selection(
+        selection = Selection(
             scene_ids=tuple(self._scene_ids(options["scene"])),
             splits=tuple(options["split"]),
             only_uncaptioned=not options["all"],
             limit=options["limit"],
         )
-        job_options = jobs.JobOptions(
-            in_flight_per_worker=options["in_flight"],
-            requests_per_minute=options["rpm"],
-            tokens_per_minute=options["tpm"],
-            chunk_size=options["chunk_size"],
-        )
-        backend = options["backend"]
         try:
-            endpoint = jobs.endpoint_name_from(
+            endpoint = endpoint_name_from(
                 endpoint=options["endpoint"], base_url=options["base_url"]
             )
-        except jobs.GenerationError as error:
-            raise CommandError(str(error)) from None
-        if options["allow_empty"] and not jobs.selected_patches(selection).exists():
-            self.stdout.write("Nothing to caption: every selected patch has a caption.")
-            return
-        try:
-            job = jobs.job_launch(
-                selection=selection,
-                backend=backend,
-                model=options["model"] or jobs.DEFAULT_MODELS[backend],
-                template=options["template"],
-                endpoint=endpoint,
-                options=job_options,
-            )
-        except jobs.GenerationError as error:
+            if options["allow_empty"] and not selected_patches(selection).exists():
+                self.stdout.write(
+                    "Nothing to caption: every selected patch has a caption."
+                )
+                return
+            job = self._launch(selection, endpoint, options)
+        except GenerationError as error:
             raise CommandError(str(error)) from None
         if options["wait"]:
             self._wait(job, quiet=options["json"])
@@ -109,6 +116,24 @@ class Command(BaseCommand):
             self._write_summary(job)
         if options["wait"] and job.status == GenerationJob.Status.FAILED:
             raise CommandError(f"job {job.pk} failed: {job.error}")
+
+    def _launch(
+        self, selection: Selection, endpoint: str, options: dict
+    ) -> GenerationJob:
+        backend = options["backend"]
+        return job_launch(
+            selection=selection,
+            backend=backend,
+            model=model_or_default(backend=backend, model=options["model"]),
+            template=options["template"],
+            endpoint=endpoint,
+            options=JobOptions(
+                in_flight_per_worker=options["in_flight"],
+                requests_per_minute=options["rpm"],
+                tokens_per_minute=options["tpm"],
+                chunk_size=options["chunk_size"],
+            ),
+        )
 
     def _scene_ids(self, references: list[str]) -> list[int]:
         ids = []

@@ -6,14 +6,10 @@ import re
 import numpy as np
 import pytest
 
-from captions.generation.checks import CLASS_WORDS, check_caption
-from captions.generation.prompts import (
-    COLOUR_WORDS,
-    FORBIDDEN_WORDS,
-    builtin_template,
-    estimate_tokens,
-    render_messages,
-)
+from captions.generation.builtin_prompts import builtin_template
+from captions.generation.checks import check_caption
+from captions.generation.prompts import estimate_tokens, render_messages
+from captions.generation.vocabulary import CLASS_WORDS, COLOUR_WORDS, FORBIDDEN_WORDS
 from captions.landcover import CLASS_BY_CODE, REGION_NAMES, landcover_stats
 from captions.llm.base import Backend, BackendError, ChatRequest
 from captions.llm.offline import MODEL, OfflineBackend, write_caption

@@ -1,0 +1,110 @@
+"""What a launch would do: the patches it selects, the messages it sends, its cost.
+
+`job_plan` checks a launch and estimates it without writing anything or sending
+anything; the launch page shows it, `job_launch` runs it first.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from captions.generation.options import (
+    GenerationError,
+    JobOptions,
+    Selection,
+    launch_endpoint,
+    prices,
+)
+from captions.generation.prompts import (
+    PromptSpec,
+    estimate_tokens,
+    render_messages,
+    vision_map_png,
+)
+from captions.generation.templates import spec_of, template_get
+from captions.llm.registry import BACKENDS
+from captions.models import Patch, PromptTemplate
+
+EXPECTED_OUTPUT_TOKENS = 220  # a ChatEarthNet caption: about 150-250 tokens
+
+
+def selected_patches(selection: Selection) -> QuerySet[Patch]:
+    """The patches of ready scenes that `selection` names, in id order."""
+    patches = Patch.objects.filter(scene__status="ready")
+    if selection.scene_ids:
+        patches = patches.filter(scene_id__in=selection.scene_ids)
+    if selection.splits:
+        patches = patches.filter(split__in=selection.splits)
+    if selection.only_uncaptioned:
+        patches = patches.exclude(captions__isnull=False)
+    patches = patches.order_by("id")
+    if selection.limit is not None:
+        patches = patches[: selection.limit]
+    return patches
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a launch would do: shown before launching, used by `job_launch`."""
+
+    template: PromptTemplate
+    patch_count: int
+    example_messages: list[dict]
+    estimated_tokens_in: int
+    estimated_tokens_out: int
+    estimated_cost: float | None
+
+
+def job_plan(
+    *, selection: Selection, backend: str, model: str, template: str,
+    options: JobOptions, endpoint: str = "",
+) -> JobPlan:  # fmt: skip
+    """Validate a launch and estimate its tokens and cost, without writing a job.
+
+    Nothing is sent anywhere: the endpoint is only looked up by name.
+    """
+    _check_launch(backend=backend, model=model, options=options, endpoint=endpoint)
+    prompt_template = template_get(template)
+    patches = selected_patches(selection)
+    count = patches.count()
+    if count == 0:
+        raise GenerationError("the selection holds no patches to caption")
+    example = patches.first()
+    assert example is not None
+    messages = messages_for(spec_of(prompt_template), example, options)
+    tokens_in = estimate_tokens(messages) * count
+    max_tokens = int(prompt_template.parameters.get("max_tokens", 300))
+    tokens_out = min(EXPECTED_OUTPUT_TOKENS, max_tokens) * count
+    job_prices = prices(model, options)
+    cost = None
+    if job_prices is not None:
+        cost = (tokens_in * job_prices[0] + tokens_out * job_prices[1]) / 1e6
+    return JobPlan(prompt_template, count, messages, tokens_in, tokens_out, cost)
+
+
+def _check_launch(
+    *, backend: str, model: str, options: JobOptions, endpoint: str
+) -> None:
+    if backend not in BACKENDS:
+        raise GenerationError(
+            f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    launch_endpoint(backend, endpoint)
+    if not model.strip():
+        raise GenerationError("a model name is needed")
+    if options.in_flight_per_worker < 1 or options.chunk_size < 1:
+        raise GenerationError("in-flight requests and chunk size must be at least 1")
+
+
+def messages_for(spec: PromptSpec, patch: Patch, options: JobOptions) -> list[dict]:
+    """The chat messages of `spec` for `patch`, exactly as they are sent."""
+    if spec.kind != "vision":
+        return render_messages(spec, patch.landcover)
+    rgb_png = None
+    if options.include_rgb:
+        with patch.rgb_preview.open("rb") as handle:
+            rgb_png = handle.read()
+    return render_messages(
+        spec, patch.landcover,
+        landcover_png=vision_map_png(patch.label_codes()), rgb_png=rgb_png,
+    )  # fmt: skip

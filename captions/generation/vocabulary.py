@@ -1,0 +1,205 @@
+"""The shared vocabulary of captions (DOMAIN.md 4 to 6). Plain Python, no Django.
+
+The words a prompt asks for or forbids, the words the checks recognise, and the words
+the offline writer picks from: one table per kind, read by
+captions/generation/prompts.py, checks.py and captions/llm/offline*.py alike, so a
+word added here is asked for, recognised and written the same way.
+"""
+
+# The hedging and meta words every prompt forbids.
+FORBIDDEN_WORDS: tuple[str, ...] = (
+    "possibly",
+    "likely",
+    "perhaps",
+    "context",
+    "segmentation",
+    "appear",
+    "change",
+    "transition",
+    "dynamic",
+)
+VISION_FORBIDDEN_WORDS: tuple[str, ...] = (*FORBIDDEN_WORDS, "color dictionary")
+
+# Inflections each forbidden word also catches: "appears" and "appearance" are the
+# word the prompt forbids; "possible" and "disappear" are other words.
+FORBIDDEN_FORMS: dict[str, tuple[str, ...]] = {
+    "possibly": ("possibly",),
+    "likely": ("likely", "unlikely"),
+    "perhaps": ("perhaps",),
+    "context": ("context", "contexts", "contextual"),
+    "segmentation": ("segmentation", "segmentations"),
+    "appear": (
+        "appear",
+        "appears",
+        "appeared",
+        "appearing",
+        "appearance",
+        "appearances",
+    ),
+    "change": ("change", "changes", "changed", "changing"),
+    "transition": (
+        "transition",
+        "transitions",
+        "transitioned",
+        "transitioning",
+        "transitional",
+    ),
+    "dynamic": ("dynamic", "dynamics", "dynamically"),
+}
+assert set(FORBIDDEN_FORMS) == set(FORBIDDEN_WORDS)
+
+# A colour is its class in the vision style (DOMAIN.md 5); the checks flag these in
+# every caption, so the list holds the plain names and their "-ish" forms.
+COLOUR_WORDS: tuple[str, ...] = (
+    "red",
+    "reddish",
+    "green",
+    "greenish",
+    "blue",
+    "bluish",
+    "yellow",
+    "yellowish",
+    "cyan",
+    "magenta",
+    "purple",
+    "purplish",
+    "violet",
+    "pink",
+    "pinkish",
+    "orange",
+    "brown",
+    "brownish",
+    "grey",
+    "greyish",
+    "gray",
+    "grayish",
+    "white",
+    "whitish",
+    "black",
+    "blackish",
+    "beige",
+    "turquoise",
+    "teal",
+    "maroon",
+)
+
+# The words that name each class, as whole words in any case; a hyphen also matches
+# a space ("built-up", "built up"). Compounds such as "mangrove forest" or "grass
+# fields" name one class, and "developed area" or "open water" are one span.
+CLASS_WORDS: dict[int, tuple[str, ...]] = {
+    code: tuple(words.split())
+    for code, words in {
+        10: "tree trees forest forests forested woods woodland woodlands wooded "
+        "rainforest rainforests tree-cover",
+        20: "shrub shrubs shrubland shrublands shrubbery bush bushes bushland scrub "
+        "scrubland",
+        30: "grass grasses grassland grasslands grassy meadow meadows pasture pastures "
+        "grass-field grass-fields grassy-field grassy-fields",
+        40: "crop crops cropland croplands farmland farmlands field fields "
+        "agricultural agriculture cultivated arable agricultural-land "
+        "cultivated-land",
+        50: "developed urban built-up building buildings settlement settlements town "
+        "towns city cities village villages residential developed-area "
+        "developed-areas developed-land urban-area urban-areas urban-land",
+        60: "bare barren rock rocks rocky bare-land bare-ground bare-soil barren-land",
+        70: "snow snowy ice icy glacier glaciers glacial snowfield snowfields "
+        "snow-field snow-fields icefield icefields ice-field ice-fields snow-cover",
+        80: "water waters river rivers lake lakes sea seas pond ponds reservoir "
+        "reservoirs open-water surface-water water-body water-bodies",
+        90: "wetland wetlands marsh marshes marshland marshlands marshy swamp swamps "
+        "swampy bog bogs",
+        95: "mangrove mangroves mangrove-forest mangrove-forests",
+        100: "moss mosses lichen lichens",
+    }.items()
+}
+
+# --- Regions -------------------------------------------------------------------------
+
+# How a prompt names each region (captions/landcover.py REGION_NAMES).
+REGION_LABELS: dict[str, str] = {
+    "top_left": "top left",
+    "top_right": "top right",
+    "bottom_left": "bottom left",
+    "bottom_right": "bottom right",
+    "middle": "middle",
+}
+
+_SIDES = ("left", "right")
+# How a caption may name a region: "top left", "upper-left", "north-western",
+# "centre"... (lower case, one space between words).
+REGION_WORDS: dict[str, str] = {
+    **{f"{top} {side}": f"top_{side}" for top in ("top", "upper") for side in _SIDES},
+    **{
+        f"{bottom} {side}": f"bottom_{side}"
+        for bottom in ("bottom", "lower")
+        for side in _SIDES
+    },
+    **{
+        f"{north}{joint}{compass}{suffix}": f"{vertical}_{side}"
+        for north, vertical in (("north", "top"), ("south", "bottom"))
+        for compass, side in (("west", "left"), ("east", "right"))
+        for joint in ("", " ")
+        for suffix in ("", "ern")
+    },
+    **dict.fromkeys(("middle", "centre", "center", "central", "centrally"), "middle"),
+}
+
+# --- Sizes ---------------------------------------------------------------------------
+
+# The size words of each DOMAIN.md size level (0 = extra small ... 4 = extra large);
+# the first of each level is the phrase a prompt gives (`SIZE_PHRASES`), the others
+# are what captions also say and the checks read at that level.
+SIZE_WORDS: tuple[tuple[str, ...], ...] = (
+    ("extra small", "very small", "tiny"),
+    ("small", "minor", "modest"),
+    ("medium", "moderate"),
+    ("large", "substantial", "considerable", "major"),
+    ("extra large", "very large", "vast", "huge", "overwhelming"),
+)
+SIZE_PHRASES: tuple[str, ...] = tuple(words[0] for words in SIZE_WORDS)
+SIZE_LEVEL_OF_WORD: dict[str, int] = {
+    word: level for level, words in enumerate(SIZE_WORDS) for word in words
+}
+# DOMAIN.md 4: the size phrase of p = round(fraction * 100), by lower bound of p.
+_SIZE_LOWER_BOUNDS = (0, 10, 20, 50, 80)
+# The nouns a prompt puts after a size phrase ("a large portion of forest").
+SIZE_NOUNS: tuple[str, ...] = ("fraction", "part", "portion", "amount", "quantity")
+# The nouns the checks read after a size word: the prompt's and their near synonyms.
+SIZE_NOUNS_READ: tuple[str, ...] = (
+    *SIZE_NOUNS,
+    "proportion",
+    "share",
+    "area",
+    "areas",
+    "section",
+    "expanse",
+    "extent",
+    "coverage",
+    "patch",
+    "patches",
+)
+
+
+def percent(fraction: float) -> int:
+    """DOMAIN.md 4: p = round(fraction * 100)."""
+    return round(fraction * 100)
+
+
+def size_level(fraction: float) -> int:
+    """The size level (index into `SIZE_WORDS`) of a class covering `fraction`."""
+    p = percent(fraction)
+    level = 0
+    for index, lower in enumerate(_SIZE_LOWER_BOUNDS):
+        if p >= lower:
+            level = index
+    return level
+
+
+def size_phrase(fraction: float) -> str:
+    """DOMAIN.md 4's size phrase of a class covering `fraction` ("large")."""
+    return SIZE_PHRASES[size_level(fraction)]
+
+
+def with_article(phrase: str) -> str:
+    """'a large', 'an extra small'."""
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
