@@ -94,7 +94,7 @@ def _reset_postgres(database_url: str) -> None:
 
 
 def make_scene(out_dir: Path, size: int) -> tuple[Path, Path]:
-    from captions.devdata.demo_scene import make_demo_scene
+    from captions.devdata.demo.scene import make_demo_scene
 
     scene = make_demo_scene(out_dir, size=size, seed=0, name=f"bench{size}")
     return scene.image_path, scene.landcover_path

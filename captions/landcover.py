@@ -22,6 +22,12 @@ class LandCoverClass:
     prompt_rgb: tuple[int, int, int]  # ChatEarthNet prompt palette
     official_rgb: tuple[int, int, int]  # ESA WorldCover legend
 
+    @property
+    def hex_colour(self) -> str:
+        """The legend colour as CSS and HTML write it, e.g. "#006400": every page,
+        legend and table that colours a class reads it here."""
+        return "#{:02x}{:02x}{:02x}".format(*self.official_rgb)
+
 
 CLASSES: tuple[LandCoverClass, ...] = (
     LandCoverClass(10, "Tree cover", 3, "tree", (0, 192, 0), (0x00, 0x64, 0x00)),

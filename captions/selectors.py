@@ -8,9 +8,9 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, TextFie
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from captions.export.filters import ExportFilters
 from captions.export.formats import (
     ExportError,
-    ExportFilters,
     ExportRecord,
     footprint_of,
     image_path,
@@ -18,7 +18,6 @@ from captions.export.formats import (
 )
 from captions.json_lookups import ArrayHasElement
 from captions.models import Caption, GenerationJob, Patch, ReleaseItem, Scene
-from verification.models import Revision
 
 
 def job_summary(job: GenerationJob) -> dict:
@@ -123,7 +122,10 @@ def caption_list(*, with_messages: bool = False) -> QuerySet[Caption]:
     # The related rows the list shows one field of come as annotations, not objects:
     # building a template, a user and a revision user per caption was a third of a
     # list page's time.
-    revisions = Revision.objects.annotate(username=F("user__username"))
+    # The revisions' model, through the relation: verification defines it, and the
+    # captions app never imports verification.
+    revision_model = Caption._meta.get_field("revisions").related_model
+    revisions = revision_model._default_manager.annotate(username=F("user__username"))
     captions = Caption.objects.annotate(
         template_name=F("template__name"),
         template_version=F("template__version"),

@@ -1,25 +1,34 @@
-"""Writes of the captions app: scenes and patches (HackSoft styleguide: services)."""
+"""Scene ingest: check a GeoTIFF pair, create its scene, cut it into patches.
+
+The admin's form, the `ingest_scene` command and the Celery task all come here, so a
+pair is checked, a scene created and an ingest claimed one way. The tile import
+(`tile_import.py`) shares the claim, the failure clean-up and the patch store.
+"""
 
 import datetime as dt
-import hashlib
 import logging
-import shutil
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rasterio
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
+from captions.claims import Claim, claim
 from captions.ingest.input_files import InputFileError, InputPolicy, resolve_input_file
+from captions.ingest.patch_store import (
+    PatchBatches,
+    scene_clear_patches,
+    write_previews,
+)
 from captions.ingest.previews import EncodedPreviews, encode_previews
-from captions.ingest.rasters import PatchData, RasterError, ScenePair, open_scene_pair
+from captions.ingest.rasters import RasterError
+from captions.ingest.scene_pair import PatchData, ScenePair, open_scene_pair
+from captions.ingest.splits import split_for
 from captions.landcover import LandCoverError, landcover_stats
 from captions.models import Patch, Scene
 
@@ -27,14 +36,17 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 
-# ChatEarthNet's released GPT-3.5 splits: 98,092 / 16,348 / 49,048 = 60% / 10% / 30%.
-SPLIT_THRESHOLDS = ((0.6, Patch.Split.TRAIN), (0.7, Patch.Split.VAL))
+# An ingest touches its scene at least once a second (patch_store.PatchBatches); one
+# silent for longer than this belonged to a process that died, and may be taken over.
 STALE_INGEST_AFTER = dt.timedelta(minutes=10)
-PROGRESS_INTERVAL_S = 1.0
 
 
 class IngestError(Exception):
     """An ingest that cannot go on; the message is one line naming file and problem."""
+
+
+class SceneBusy(IngestError):
+    """Another process holds the scene and is alive: its task tries again later."""
 
 
 @dataclass(frozen=True)
@@ -53,18 +65,26 @@ class IngestResult:
         }
 
 
-def split_for(key: str) -> str:
-    """Deterministic train/val/test from a stable key (scene name + window, or tile).
+@dataclass(frozen=True)
+class IngestOptions:
+    patch_size: int = 256
+    bands: tuple[int, ...] | None = None
+    l2a_offset: str = "auto"
+    max_invalid: float = 0.5
 
-    A hash, not a random draw: rebuilding the database from the same files gives every
-    patch the same split, so a release can be rebuilt byte for byte.
-    """
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    position = int.from_bytes(digest, "big") / 2**64
-    for threshold, split in SPLIT_THRESHOLDS:
-        if position < threshold:
-            return split
-    return Patch.Split.TEST
+    @classmethod
+    def of_scene(cls, scene: Scene) -> "IngestOptions":
+        """The options a scene was queued with."""
+        return cls(
+            patch_size=scene.patch_size,
+            bands=tuple(scene.bands) if scene.bands else None,
+            l2a_offset=scene.l2a_offset,
+            max_invalid=scene.max_invalid,
+        )
+
+    def validate(self) -> None:
+        if not 0.0 <= self.max_invalid <= 1.0:
+            raise IngestError(f"--max-invalid {self.max_invalid} must be within 0..1")
 
 
 def input_policy() -> InputPolicy:
@@ -95,27 +115,55 @@ def input_file(path: Path | str) -> Path:
         raise IngestError(str(error)) from None
 
 
-def scene_media_dir(scene: Scene) -> str:
-    return f"scenes/{scene.pk}"
+# --- Check and create -------------------------------------------------------------
 
 
-def _media_path(name: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / name
+def scene_create(
+    *,
+    name: str,
+    image_path: Path,
+    landcover_path: Path,
+    options: IngestOptions,
+) -> Scene:
+    """Check the raster pair, then create its queued GeoTIFF scene (or return the
+    existing one for the same name and files); `IngestError` says what is wrong.
+
+    The pair is opened and checked before anything is written, so a typo in a path
+    leaves no failed scene behind. The same pair ingested twice gives one scene; a
+    name already taken by other files is refused rather than silently mixing two
+    sources. The scene keeps the files' real paths, which the worker checks again
+    when it opens them.
+    """
+    image_text, landcover_text = (
+        str(input_file(image_path)),
+        str(input_file(landcover_path)),
+    )
+    _check_pair(image_path=image_path, landcover_path=landcover_path, options=options)
+    existing = Scene.objects.filter(name=name).first()
+    if existing is not None:
+        _require_same_files(existing, image_text, landcover_text)
+        return existing
+    return Scene.objects.create(
+        name=name,
+        source_kind=Scene.SourceKind.GEOTIFF,
+        image_path=image_text,
+        landcover_path=landcover_text,
+        patch_size=options.patch_size,
+        bands=list(options.bands) if options.bands else None,
+        l2a_offset=options.l2a_offset,
+        max_invalid=options.max_invalid,
+    )
 
 
-@dataclass(frozen=True)
-class IngestOptions:
-    patch_size: int = 256
-    bands: tuple[int, ...] | None = None
-    l2a_offset: str = "auto"
-    max_invalid: float = 0.5
-
-    def validate(self) -> None:
-        if not 0.0 <= self.max_invalid <= 1.0:
-            raise IngestError(f"--max-invalid {self.max_invalid} must be within 0..1")
+def _require_same_files(scene: Scene, image_text: str, landcover_text: str) -> None:
+    if (scene.image_path, scene.landcover_path) != (image_text, landcover_text):
+        raise IngestError(
+            f"scene name {scene.name!r} is already used by {scene.image_path}; "
+            "choose another name"
+        )
 
 
-def scene_check_pair(
+def _check_pair(
     *, image_path: Path, landcover_path: Path, options: IngestOptions
 ) -> None:
     """Open and validate a pair without writing anything; raises `IngestError`."""
@@ -142,46 +190,6 @@ def _open_pair(
     )
 
 
-def scene_create(
-    *,
-    name: str,
-    image_path: Path,
-    landcover_path: Path,
-    options: IngestOptions,
-) -> Scene:
-    """A queued GeoTIFF scene, or the existing one for the same name and files.
-
-    The same pair ingested twice gives one scene; a name already taken by other files
-    is refused rather than silently mixing two sources. The scene keeps the files'
-    real paths, which the worker checks again when it opens them.
-    """
-    image_text, landcover_text = (
-        str(input_file(image_path)),
-        str(input_file(landcover_path)),
-    )
-    existing = Scene.objects.filter(name=name).first()
-    if existing is not None:
-        if (existing.image_path, existing.landcover_path) != (
-            image_text,
-            landcover_text,
-        ):
-            raise IngestError(
-                f"scene name {name!r} is already used by {existing.image_path}; "
-                "choose another name"
-            )
-        return existing
-    return Scene.objects.create(
-        name=name,
-        source_kind=Scene.SourceKind.GEOTIFF,
-        image_path=image_text,
-        landcover_path=landcover_text,
-        patch_size=options.patch_size,
-        bands=list(options.bands) if options.bands else None,
-        l2a_offset=options.l2a_offset,
-        max_invalid=options.max_invalid,
-    )
-
-
 def scene_queue_ingest(*, scene_id: int, from_statuses: tuple[str, ...]) -> bool:
     """Mark a GeoTIFF scene queued and enqueue its ingest once the transaction commits.
 
@@ -201,64 +209,82 @@ def scene_queue_ingest(*, scene_id: int, from_statuses: tuple[str, ...]) -> bool
     return bool(queued)
 
 
+# --- Claim and fail: the same for a GeoTIFF ingest and a tile import --------------
+
+
+def scene_claim(scene: Scene, *, work: str, **changes: Any) -> None:
+    """Take `scene` for this process: queued, failed, or left by a process that died
+    (silent for `STALE_INGEST_AFTER`); `IngestError` if another process has it.
+    `work` says what the other process does, e.g. "ingested"."""
+    taken = claim(
+        Scene,
+        scene.pk,
+        ready=(Scene.Status.QUEUED, Scene.Status.FAILED),
+        working=Scene.Status.INGESTING,
+        stale_after=STALE_INGEST_AFTER,
+        error="",
+        patches_done=0,
+        **changes,
+    )
+    if taken is Claim.BUSY:
+        raise SceneBusy(f"scene {scene.name!r} is being {work} by another process")
+    if taken is not Claim.TAKEN:
+        raise IngestError(
+            f"scene {scene.name!r} cannot be {work}: it is {scene.status}"
+        )
+
+
+@contextmanager
+def failures_recorded(
+    scene: Scene, *, source: str, work: str, expected: tuple[type[Exception], ...]
+) -> Iterator[None]:
+    """On any error, mark `scene` failed with the reason and remove its patches and
+    files, so a failed ingest leaves nothing half-done behind. `IngestError` and the
+    `expected` errors come out as `IngestError`; anything else as it was raised."""
+    reported: tuple[type[Exception], ...] = (IngestError, *expected)
+    try:
+        yield
+    except reported as error:
+        scene_mark_failed(scene, str(error))
+        raise IngestError(str(error)) from None
+    except KeyboardInterrupt:
+        scene_mark_failed(scene, f"{source}: {work} interrupted")
+        raise
+    except Exception as error:
+        scene_mark_failed(scene, f"{source}: unexpected error: {error!r}")
+        raise
+
+
+def scene_mark_failed(scene: Scene, reason: str) -> None:
+    logger.warning("ingest of scene %s failed: %s", scene.name, reason)
+    scene_clear_patches(scene)
+    Scene.objects.filter(pk=scene.pk).update(
+        status=Scene.Status.FAILED, error=reason, patches_done=0
+    )
+
+
+# --- Ingest -----------------------------------------------------------------------
+
+
 def scene_ingest(
     *, scene_id: int, on_progress: ProgressCallback | None = None
 ) -> IngestResult:
     """Cut a queued scene into analysed patches with previews.
 
-    Claims the scene with a guarded update, so two workers never ingest it together. On
-    any error the scene is marked failed with the reason and its patches and preview
-    files are removed: a failed ingest leaves nothing half-done behind.
+    Claims the scene (`scene_claim`), so two workers never ingest it together. On any
+    error the scene is marked failed with the reason and its patches and preview
+    files are removed (`failures_recorded`).
     """
     scene = Scene.objects.get(pk=scene_id)
     if scene.status == Scene.Status.READY:
         return IngestResult(scene.pk, 0, scene.patches_skipped, already_ingested=True)
-    # An ingest touches its scene after every batch; one silent for longer than this
-    # belonged to a worker that died, and its redelivered task may take it over.
-    stale = timezone.now() - STALE_INGEST_AFTER
-    claimed = (
-        Scene.objects.filter(pk=scene_id)
-        .filter(
-            Q(status__in=[Scene.Status.QUEUED, Scene.Status.FAILED])
-            | Q(status=Scene.Status.INGESTING, updated_at__lt=stale)
-        )
-        .update(
-            status=Scene.Status.INGESTING,
-            error="",
-            patches_done=0,
-            updated_at=timezone.now(),
-        )
-    )
-    if claimed != 1:
-        raise IngestError(f"scene {scene.name!r} is being ingested by another process")
+    scene_claim(scene, work="ingested")
     scene.refresh_from_db()
-    scene_clear_patches(scene)
-    options = IngestOptions(
-        patch_size=scene.patch_size,
-        bands=tuple(scene.bands) if scene.bands else None,
-        l2a_offset=scene.l2a_offset,
-        max_invalid=scene.max_invalid,
-    )
-    try:
-        with ExitStack() as stack:
-            pair = _open_pair(
-                stack, Path(scene.image_path), Path(scene.landcover_path), options
-            )
-            _record_scene_geometry(scene, pair)
-            created, skipped, all_empty = _ingest_patches(
-                scene, pair, options, on_progress
-            )
-        if created == 0:
-            raise IngestError(_nothing_to_ingest_message(scene, options, all_empty))
-    except (RasterError, IngestError) as error:
-        scene_mark_failed(scene, str(error))
-        raise IngestError(str(error)) from None
-    except KeyboardInterrupt:
-        scene_mark_failed(scene, f"{scene.image_path}: ingest interrupted")
-        raise
-    except Exception as error:
-        scene_mark_failed(scene, f"{scene.image_path}: unexpected error: {error!r}")
-        raise
+    scene_clear_patches(scene)  # what a dead worker's attempt left
+    with failures_recorded(
+        scene, source=scene.image_path, work="ingest", expected=(RasterError,)
+    ):
+        created, skipped = _cut_into_patches(scene, on_progress)
     Scene.objects.filter(pk=scene.pk).update(
         status=Scene.Status.READY,
         patches_created=created,
@@ -266,6 +292,21 @@ def scene_ingest(
         patches_done=created + skipped,
     )
     return IngestResult(scene.pk, created, skipped)
+
+
+def _cut_into_patches(
+    scene: Scene, on_progress: ProgressCallback | None
+) -> tuple[int, int]:
+    options = IngestOptions.of_scene(scene)
+    with ExitStack() as stack:
+        pair = _open_pair(
+            stack, Path(scene.image_path), Path(scene.landcover_path), options
+        )
+        _record_scene_geometry(scene, pair)
+        created, skipped, all_empty = _ingest_patches(scene, pair, options, on_progress)
+    if created == 0:
+        raise IngestError(_nothing_to_ingest_message(scene, options, all_empty))
+    return created, skipped
 
 
 def _nothing_to_ingest_message(
@@ -301,11 +342,9 @@ def _ingest_patches(
     options: IngestOptions,
     on_progress: ProgressCallback | None,
 ) -> tuple[int, int, bool]:
-    created = skipped = done = 0
+    skipped = done = 0
     all_empty = True
-    batch: list[Patch] = []
-    total = pair.patch_count
-    progress_written = time.monotonic()
+    batches = PatchBatches(scene)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") as encoder:
         for strip in pair.strips():
             done += len(strip)
@@ -317,19 +356,12 @@ def _ingest_patches(
             # of the statistics and writes here; the strips are read in a third.
             encoded = encoder.map(_encode_previews, kept)
             for patch_data, previews in zip(kept, encoded, strict=True):
-                batch.append(_build_patch(scene, pair, patch_data, previews))
-            if len(batch) >= settings.INGEST_BATCH_SIZE:
-                created += patches_save_batch(scene, batch, done)
-                batch = []
-                progress_written = time.monotonic()
-            elif time.monotonic() - progress_written > PROGRESS_INTERVAL_S:
-                # Between batches too, so the admin's bar moves on a sparse scene.
-                _record_progress(scene, done)
-                progress_written = time.monotonic()
+                batches.add(_build_patch(scene, pair, patch_data, previews))
+            batches.progress(done)
             if on_progress is not None:
-                on_progress(done, total)
-    created += patches_save_batch(scene, batch, done)
-    return created, skipped, all_empty
+                on_progress(done, pair.patch_count)
+    batches.save(done)
+    return batches.created, skipped, all_empty
 
 
 def _encode_previews(patch_data: PatchData) -> EncodedPreviews:
@@ -362,52 +394,4 @@ def _build_patch(
         landcover=stats,
         invalid_fraction=round(patch_data.invalid_fraction, 6),
         split=split_for(f"{scene.name}:{patch_data.row_off}:{patch_data.col_off}"),
-    )
-
-
-def write_previews(
-    scene: Scene, row_off: int, col_off: int, previews: EncodedPreviews
-) -> tuple[str, str]:
-    """Write a patch's encoded RGB and land-cover previews; return their media names."""
-    stem = f"{scene_media_dir(scene)}/{row_off}_{col_off}"
-    rgb_name = f"{stem}.{previews.rgb_extension}"
-    landcover_name = f"{stem}_landcover.png"
-    _write_media(rgb_name, previews.rgb)
-    _write_media(landcover_name, previews.landcover)
-    return rgb_name, landcover_name
-
-
-def _write_media(name: str, content: bytes) -> None:
-    path = _media_path(name)
-    try:
-        path.write_bytes(content)
-    except FileNotFoundError:  # the scene's first file: its folder is not there yet
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-
-
-def patches_save_batch(scene: Scene, patches: Iterable[Patch], done: int) -> int:
-    patches = list(patches)
-    with transaction.atomic():
-        Patch.objects.bulk_create(patches)
-        _record_progress(scene, done)
-    return len(patches)
-
-
-def _record_progress(scene: Scene, done: int) -> None:
-    Scene.objects.filter(pk=scene.pk).update(
-        patches_done=done, updated_at=timezone.now()
-    )
-
-
-def scene_clear_patches(scene: Scene) -> None:
-    Patch.objects.filter(scene=scene).delete()
-    shutil.rmtree(_media_path(scene_media_dir(scene)), ignore_errors=True)
-
-
-def scene_mark_failed(scene: Scene, reason: str) -> None:
-    logger.warning("ingest of scene %s failed: %s", scene.name, reason)
-    scene_clear_patches(scene)
-    Scene.objects.filter(pk=scene.pk).update(
-        status=Scene.Status.FAILED, error=reason, patches_done=0
     )

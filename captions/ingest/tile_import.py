@@ -12,6 +12,11 @@ from pathlib import Path
 from django.conf import settings
 
 from captions.ingest.input_files import InputFileError, InputPolicy, resolve_input_path
+from captions.ingest.patch_store import (
+    PatchBatches,
+    scene_clear_patches,
+    write_previews,
+)
 from captions.ingest.previews import encode_previews
 from captions.ingest.rasters import Footprint
 from captions.ingest.scenes import (
@@ -19,13 +24,11 @@ from captions.ingest.scenes import (
     IngestOptions,
     IngestResult,
     ProgressCallback,
+    failures_recorded,
     input_policy,
-    patches_save_batch,
-    scene_clear_patches,
-    scene_mark_failed,
-    split_for,
-    write_previews,
+    scene_claim,
 )
+from captions.ingest.splits import split_for
 from captions.ingest.tiles import (
     LABEL_KINDS,
     TileDiscovery,
@@ -61,6 +64,14 @@ class TileImportResult(IngestResult):
         }
 
 
+@dataclass(frozen=True)
+class _TileOptions:
+    label_kind: str
+    max_invalid: float
+    skip_bad: bool
+    policy: InputPolicy
+
+
 def scene_import_tiles(
     *,
     directory: Path,
@@ -73,50 +84,38 @@ def scene_import_tiles(
     """Import every labelled tile of ``directory`` as the patches of one scene.
 
     The same name and folder imported again return at once (``already_ingested``);
-    a failed import is redone from scratch. A broken tile fails the import, naming
-    the file, unless ``skip_bad``: then it is left out and reported. On failure the
-    scene is marked failed with the reason and its patches and files are removed;
-    a folder found missing or empty before anything is written creates no scene.
+    a failed import is redone from scratch, and so is one whose process died
+    (`scenes.scene_claim`). A broken tile fails the import, naming the file, unless
+    ``skip_bad``: then it is left out and reported. On failure the scene is marked
+    failed with the reason and its patches and files are removed; a folder found
+    missing or empty before anything is written creates no scene.
     ``on_progress(tiles_done, tiles_total)`` is called after each tile.
     """
     if label_kind not in LABEL_KINDS:
         raise IngestError(f"label kind {label_kind!r} is not one of {LABEL_KINDS}")
     IngestOptions(max_invalid=max_invalid).validate()
-    policy = input_policy()
-    try:
-        directory = resolve_input_path(directory, policy)
-    except InputFileError as error:
-        raise IngestError(str(error)) from None
-    scene = Scene.objects.filter(name=name).first()
-    discovery = None
-    if scene is None:
-        # Check the folder before creating anything, so a typo leaves no failed scene.
-        discovery = _discover(directory)
-        scene = _scene_create(name=name, directory=directory, max_invalid=max_invalid)
-    else:
-        _require_same_folder(scene, directory)
-        if scene.status == Scene.Status.READY:
-            return TileImportResult(
-                scene.pk, 0, scene.patches_skipped, already_ingested=True
-            )
-    _claim(scene, max_invalid)
-    try:
-        scene_clear_patches(scene)  # what a failed earlier attempt left
+    options = _TileOptions(label_kind, max_invalid, skip_bad, input_policy())
+    directory = _input_folder(directory, options.policy)
+    scene, discovery = _scene_for_folder(name, directory, max_invalid)
+    if scene.status == Scene.Status.READY:
+        return TileImportResult(
+            scene.pk, 0, scene.patches_skipped, already_ingested=True
+        )
+    scene_claim(scene, work="imported", patches_total=0, max_invalid=max_invalid)
+    with failures_recorded(
+        scene, source=str(directory), work="import", expected=(TileError,)
+    ):
+        scene_clear_patches(scene)  # what a failed or abandoned attempt left
         if discovery is None:
             discovery = _discover(directory)
-        result = _import_tiles(
-            scene, discovery, label_kind, max_invalid, skip_bad, on_progress, policy
-        )
-    except (TileError, IngestError) as error:
-        scene_mark_failed(scene, str(error))
+        return _TileImport(scene, options).run(discovery, on_progress)
+
+
+def _input_folder(directory: Path, policy: InputPolicy) -> Path:
+    try:
+        return resolve_input_path(directory, policy)
+    except InputFileError as error:
         raise IngestError(str(error)) from None
-    except KeyboardInterrupt:
-        scene_mark_failed(scene, f"{directory}: import interrupted")
-        raise
-    except Exception as error:
-        scene_mark_failed(scene, f"{directory}: unexpected error: {error!r}")
-        raise
-    return result
 
 
 def _discover(directory: Path) -> TileDiscovery:
@@ -140,13 +139,23 @@ def _discover(directory: Path) -> TileDiscovery:
     return discovery
 
 
-def _scene_create(*, name: str, directory: Path, max_invalid: float) -> Scene:
-    return Scene.objects.create(
+def _scene_for_folder(
+    name: str, directory: Path, max_invalid: float
+) -> tuple[Scene, TileDiscovery | None]:
+    """The scene `name` of this folder, created if new (with the folder's tiles)."""
+    scene = Scene.objects.filter(name=name).first()
+    if scene is not None:
+        _require_same_folder(scene, directory)
+        return scene, None
+    # Check the folder before creating anything, so a typo leaves no failed scene.
+    discovery = _discover(directory)
+    scene = Scene.objects.create(
         name=name,
         source_kind=Scene.SourceKind.TILES,
         image_path=str(directory),
         max_invalid=max_invalid,
     )
+    return scene, discovery
 
 
 def _require_same_folder(scene: Scene, directory: Path) -> None:
@@ -160,83 +169,81 @@ def _require_same_folder(scene: Scene, directory: Path) -> None:
         )
 
 
-def _claim(scene: Scene, max_invalid: float) -> None:
-    claimed = Scene.objects.filter(
-        pk=scene.pk, status__in=[Scene.Status.QUEUED, Scene.Status.FAILED]
-    ).update(
-        status=Scene.Status.INGESTING,
-        error="",
-        patches_done=0,
-        patches_total=0,
-        max_invalid=max_invalid,
-    )
-    if claimed != 1:
-        raise IngestError(f"scene {scene.name!r} is being imported by another process")
+class _TileImport:
+    """One pass over a folder's tiles: the patches it keeps, skips and leaves out."""
 
+    def __init__(self, scene: Scene, options: _TileOptions) -> None:
+        self.scene = scene
+        self.options = options
+        self.batches = PatchBatches(scene)  # saves, and keeps the claim alive
+        self.bounds = _Bounds()
+        self.taken_names: set[str] = set()
+        self.bad_tiles: list[str] = []
+        self.patches_done = self.skipped = 0
 
-def _import_tiles(
-    scene: Scene,
-    discovery: TileDiscovery,
-    label_kind: str,
-    max_invalid: float,
-    skip_bad: bool,
-    on_progress: ProgressCallback | None,
-    policy: InputPolicy,
-) -> TileImportResult:
-    created = skipped = patches_done = 0
-    bad_tiles: list[str] = []
-    taken_names: set[str] = set()
-    bounds = _Bounds()
-    batch: list[Patch] = []
-    tiles_total = len(discovery.pairs)
-    for tile_index, pair in enumerate(discovery.pairs):
+    def run(
+        self, discovery: TileDiscovery, on_progress: ProgressCallback | None
+    ) -> TileImportResult:
+        tiles_total = len(discovery.pairs)
+        for tile_index, pair in enumerate(discovery.pairs):
+            self._add_tile(tile_index, pair)
+            self.batches.progress(self.patches_done)
+            if on_progress is not None:
+                on_progress(tile_index + 1, tiles_total)
+        self.batches.save(self.patches_done)
+        self._require_patches(tiles_total)
+        self._mark_ready()
+        return TileImportResult(
+            self.scene.pk,
+            self.batches.created,
+            self.skipped,
+            tiles_read=tiles_total - len(self.bad_tiles),
+            images_without_label=tuple(path.name for path in discovery.unlabelled),
+            bad_tiles=tuple(self.bad_tiles),
+        )
+
+    def _add_tile(self, tile_index: int, pair: TilePair) -> None:
+        options = self.options
         try:
-            tile_patches = _read_tile(pair, label_kind, taken_names, policy)
+            tile_patches = _read_tile(
+                pair, options.label_kind, self.taken_names, options.policy
+            )
         except TileError as error:
-            if not skip_bad:
+            if not options.skip_bad:
                 raise
             logger.info("tile left out: %s", error)
-            bad_tiles.append(str(error))
-            tile_patches = []
+            self.bad_tiles.append(str(error))
+            return
         for tile_patch in tile_patches:
-            patches_done += 1
-            if tile_patch.invalid_fraction > max_invalid:
-                skipped += 1
+            self.patches_done += 1
+            if tile_patch.invalid_fraction > options.max_invalid:
+                self.skipped += 1
                 continue
-            batch.append(_build_tile_patch(scene, tile_index, tile_patch))
-            bounds.add(tile_patch.footprint)
-        if len(batch) >= settings.INGEST_BATCH_SIZE:
-            created += patches_save_batch(scene, batch, patches_done)
-            batch = []
-        if on_progress is not None:
-            on_progress(tile_index + 1, tiles_total)
-    created += patches_save_batch(scene, batch, patches_done)
-    if len(bad_tiles) == tiles_total:
-        raise IngestError(
-            f"{scene.image_path}: none of its {tiles_total} tiles could be read; "
-            f"first: {bad_tiles[0]}"
+            self.batches.add(_build_tile_patch(self.scene, tile_index, tile_patch))
+            self.bounds.add(tile_patch.footprint)
+
+    def _require_patches(self, tiles_total: int) -> None:
+        if len(self.bad_tiles) == tiles_total:
+            raise IngestError(
+                f"{self.scene.image_path}: none of its {tiles_total} tiles could be "
+                f"read; first: {self.bad_tiles[0]}"
+            )
+        if self.batches.created == 0:
+            raise IngestError(
+                f"{self.scene.image_path}: every patch has more than "
+                f"{self.options.max_invalid:.0%} invalid pixels (raise --max-invalid "
+                "to keep them)"
+            )
+
+    def _mark_ready(self) -> None:
+        Scene.objects.filter(pk=self.scene.pk).update(
+            status=Scene.Status.READY,
+            patches_total=self.patches_done,
+            patches_done=self.patches_done,
+            patches_created=self.batches.created,
+            patches_skipped=self.skipped,
+            **self.bounds.as_fields(),
         )
-    if created == 0:
-        raise IngestError(
-            f"{scene.image_path}: every patch has more than {max_invalid:.0%} "
-            "invalid pixels (raise --max-invalid to keep them)"
-        )
-    Scene.objects.filter(pk=scene.pk).update(
-        status=Scene.Status.READY,
-        patches_total=patches_done,
-        patches_done=patches_done,
-        patches_created=created,
-        patches_skipped=skipped,
-        **bounds.as_fields(),
-    )
-    return TileImportResult(
-        scene.pk,
-        created,
-        skipped,
-        tiles_read=tiles_total - len(bad_tiles),
-        images_without_label=tuple(path.name for path in discovery.unlabelled),
-        bad_tiles=tuple(bad_tiles),
-    )
 
 
 def _read_tile(

@@ -95,15 +95,10 @@ def discover_tile_pairs(directory: Path) -> TileDiscovery:
         raise TileError(f"{directory}: no such directory")
     if not directory.is_dir():
         raise TileError(f"{directory}: not a directory")
-    folders: list[tuple[Path, tuple[Path, ...]]] = [(directory, ())]
-    for image_folder, label_folders in SIBLING_LAYOUTS:
-        if (directory / image_folder).is_dir():
-            labels = tuple(directory / label_folder for label_folder in label_folders)
-            folders.append((directory / image_folder, labels))
     pairs: dict[str, TilePair] = {}
     unlabelled: dict[str, Path] = {}
     seen: dict[str, Path] = {}
-    for image_dir, label_dirs in folders:
+    for image_dir, label_dirs in _image_folders(directory):
         for image, label in _pairs_in_folder(image_dir, label_dirs):
             # The file name is the patch's source_name, which captions are matched on.
             if image.name in seen:
@@ -125,6 +120,16 @@ def discover_tile_pairs(directory: Path) -> TileDiscovery:
         pairs=tuple(pairs[name] for name in sorted(pairs)),
         unlabelled=tuple(unlabelled[name] for name in sorted(unlabelled)),
     )
+
+
+def _image_folders(directory: Path) -> list[tuple[Path, tuple[Path, ...]]]:
+    """The folders that may hold images, each with where its labels may be."""
+    folders: list[tuple[Path, tuple[Path, ...]]] = [(directory, ())]
+    for image_folder, label_folders in SIBLING_LAYOUTS:
+        if (directory / image_folder).is_dir():
+            labels = tuple(directory / label_folder for label_folder in label_folders)
+            folders.append((directory / image_folder, labels))
+    return folders
 
 
 def _pairs_in_folder(

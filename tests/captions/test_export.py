@@ -10,16 +10,19 @@ from typing import Any
 
 import pytest
 
-from captions.export.formats import (
-    LLAVA_PROMPT,
+from captions.export.filters import (
     UNVERIFIED_STATUSES,
     VERIFIED_STATUSES,
-    ExportError,
     ExportFilters,
+    export_filters_from,
+    export_format_check,
+)
+from captions.export.formats import (
+    LLAVA_PROMPT,
+    ExportError,
     ExportRecord,
     export_chunks,
     export_file_name,
-    export_filters_from,
     export_needs_landcover,
     image_path,
 )
@@ -178,6 +181,21 @@ def test_the_verified_statuses_are_the_models():
 
 
 # --- Filters ----------------------------------------------------------------------
+
+
+def test_chatearthnet_needs_a_split_named_as_the_caller_names_the_options():
+    for options, wording in (
+        ({"format_option": "format", "split_option": "split"}, "format"),
+        ({"format_option": "--format", "split_option": "--split"}, "--format"),
+    ):
+        with pytest.raises(ExportError) as refused:
+            export_format_check("chatearthnet", ExportFilters(), **options)
+        assert str(refused.value) == (
+            f"{wording} chatearthnet needs {options['split_option']} (train, val or "
+            "test): ChatEarthNet's files hold one split each"
+        )
+        export_format_check("chatearthnet", ExportFilters(split="val"), **options)
+        export_format_check("llava", ExportFilters(), **options)
 
 
 def test_filters_parse_what_a_query_string_gives():

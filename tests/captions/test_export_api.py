@@ -189,7 +189,7 @@ def test_an_export_reads_its_pairs_in_a_fixed_number_of_queries(
     [
         ({}, "format is required"),
         ({"format": "parquet"}, "unknown format 'parquet'"),
-        ({"format": "chatearthnet"}, "needs a split"),
+        ({"format": "chatearthnet"}, "format chatearthnet needs split"),
         ({"format": "jsonl", "status": "pending"}, "never exported"),
         ({"format": "jsonl", "status": "rejected"}, "never exported"),
         ({"format": "jsonl", "split": "holdout"}, "not one of train, val, test"),
@@ -292,7 +292,7 @@ def test_the_command_gives_paths_when_no_base_url_is_given(export_world, tmp_pat
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--format=chatearthnet"], "needs --split"),
+        (["--format=chatearthnet"], "--format chatearthnet needs --split"),
         (["--format=jsonl", "--scene=atlantis"], "no scene named 'atlantis'"),
         (["--format=jsonl", "--job=77777"], "no job with id 77777"),
         (["--format=jsonl", "--reviewed-since=soon"], "ISO 8601"),

@@ -1,15 +1,21 @@
 """Importing a folder of PNG tiles as a scene (tile_import.py, import_tiles)."""
 
+import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from PIL import Image
 
-from captions.ingest.scenes import IngestError, IngestResult, split_for
+from captions.ingest.scenes import STALE_INGEST_AFTER, IngestError, IngestResult
+from captions.ingest.splits import split_for
 from captions.ingest.tile_import import TILE_STRIDE, scene_import_tiles
 from captions.ingest.tiles import web_mercator_footprint
 from captions.landcover import NODATA, landcover_stats
@@ -23,6 +29,7 @@ from tests.captions.tile_fixtures import (
     write_rgb,
     write_satlas_label,
 )
+from tests.conftest import ROOT, _database_url, stop_worker, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -268,6 +275,120 @@ def test_a_failed_import_is_redone_once_the_folder_is_fixed(tiles, media_root):
 
     assert result.patches_created == 5
     assert Scene.objects.get().status == "ready"
+
+
+# --- Two processes, and a process that died ---------------------------------------
+
+# `import_tiles` in a process of its own that stops for good after its first tile
+# (the four quarters of the 512 tile, saved as one batch of INGEST_BATCH_SIZE=4),
+# so that the test kills it at a known point: mid-import, with patches written.
+STALLING_IMPORT = """
+import sys
+import threading
+
+import django
+
+django.setup()
+from django.core.management import call_command
+
+from captions.ingest import tile_import
+
+build = tile_import._build_tile_patch
+built = []
+
+
+def build_then_stall(*args, **kwargs):
+    built.append(1)
+    if len(built) > 4:
+        threading.Event().wait()
+    return build(*args, **kwargs)
+
+
+tile_import._build_tile_patch = build_then_stall
+call_command("import_tiles", sys.argv[1], "--name", "killed", "--no-progress")
+"""
+
+
+def age_heartbeat(scene: Scene) -> None:
+    """As if `STALE_INGEST_AFTER` had passed since the scene's last heartbeat."""
+    long_ago = timezone.now() - STALE_INGEST_AFTER - dt.timedelta(seconds=1)
+    Scene.objects.filter(pk=scene.pk).update(updated_at=long_ago)
+
+
+def scene_being_imported(tiles: Path) -> Scene:
+    """The scene of `tiles` as an import in another process leaves it while it runs."""
+    return Scene.objects.create(
+        name="release", source_kind=Scene.SourceKind.TILES,
+        image_path=str(tiles.resolve()), status=Scene.Status.INGESTING,
+    )  # fmt: skip
+
+
+def test_an_import_running_elsewhere_is_left_to_it(tiles, media_root):
+    make_release(tiles)
+    scene = scene_being_imported(tiles)
+
+    with pytest.raises(IngestError, match="being imported by another process"):
+        import_tiles(tiles)
+
+    scene.refresh_from_db()
+    assert scene.status == Scene.Status.INGESTING
+    assert Patch.objects.count() == 0
+    assert scene_files(media_root, scene) == []
+
+
+def test_an_import_abandoned_by_a_dead_process_is_taken_over(tiles, media_root):
+    make_release(tiles)
+    scene = scene_being_imported(tiles)
+    age_heartbeat(scene)
+
+    result = import_tiles(tiles)
+
+    scene.refresh_from_db()
+    assert (scene.status, result.patches_created) == (Scene.Status.READY, 5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tile_import_whose_process_was_killed_is_taken_over(tiles, media_root):
+    expected = make_release(tiles)
+    log_path = tiles.parent / "stalling_import.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", STALLING_IMPORT, str(tiles)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={
+                **os.environ, "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
+                "DATABASE_URL": _database_url(), "MEDIA_ROOT": str(media_root),
+                "INGEST_BATCH_SIZE": "4",
+            },
+        )  # fmt: skip
+    try:
+        wait_for(
+            lambda: process.poll() is not None or Patch.objects.count() == 4,
+            what="the first tile's patches",
+        )
+        assert process.poll() is None, log_path.read_text()
+    finally:
+        stop_worker(process, kill=True)  # SIGKILL: no clean-up of its own
+    scene = Scene.objects.get(name="killed")
+    # Dead mid-import: "ingesting", with the progress of its last heartbeat.
+    assert (scene.status, scene.patches_done) == (Scene.Status.INGESTING, 4)
+    assert len(scene_files(media_root, scene)) == 8
+
+    # Until its heartbeat is stale, it is taken for alive and left to its process.
+    with pytest.raises(IngestError, match="being imported by another process"):
+        import_tiles(tiles, name="killed")
+    age_heartbeat(scene)
+    result = import_tiles(tiles, name="killed")
+
+    scene.refresh_from_db()
+    assert scene.status == Scene.Status.READY
+    assert (result.patches_created, scene.patches_done) == (5, 5)
+    patches = Patch.objects.filter(scene=scene)
+    assert sorted(patches.values_list("source_name", flat=True)) == sorted(expected)
+    # The dead process's rows and files were cleared, not kept beside the new ones.
+    assert len(scene_files(media_root, scene)) == 10
+    for patch in patches:
+        assert np.array_equal(patch.label_codes(), expected[patch.source_name])
 
 
 # --- Bad inputs ------------------------------------------------------------------

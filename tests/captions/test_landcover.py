@@ -154,3 +154,11 @@ def test_a_colour_outside_the_palette_is_refused_with_the_colour_named():
     rgb[1, 1] = (1, 192, 0)  # a JPEG-shifted tree colour
     with pytest.raises(LandCoverError, match=r"\(1,192,0\)"):
         palette_to_worldcover(rgb)
+
+
+def test_a_class_colour_is_its_official_legend_colour_in_css_hex():
+    assert CLASS_BY_CODE[10].hex_colour == "#006400"  # tree cover, ESA's dark green
+    assert CLASS_BY_CODE[80].hex_colour == "#0064c8"
+    for land_cover_class in CLASSES:
+        hex_digits = land_cover_class.hex_colour.removeprefix("#")
+        assert bytes.fromhex(hex_digits) == bytes(land_cover_class.official_rgb)

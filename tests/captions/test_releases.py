@@ -6,23 +6,26 @@ curators read and download them.
 """
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
 from pathlib import Path
 
 import pytest
+from celery.exceptions import Retry
 from django.core.exceptions import PermissionDenied
 from django.db.models import ProtectedError
 from django.test import Client
+from django.utils import timezone
 
 from captions import tasks
-from captions.export import releases
-from captions.export.formats import ExportFilters, export_filters_from
+from captions.export import release_files, releases
+from captions.export.filters import ExportFilters, export_filters_from
 from captions.models import Caption, Release, ReleaseItem
 from tests.api_data import token_client
 from tests.captions.export_data import TRICKY_TEXT
-from tests.conftest import wait_for
+from tests.conftest import retries_recorded, wait_for
 from verification import services
 
 DATA_FILES = sorted(
@@ -48,6 +51,26 @@ def create(user, *, django_capture_on_commit_callbacks, **filters) -> Release:
 def built(user, capture, **filters) -> Release:
     release = create(user, django_capture_on_commit_callbacks=capture, **filters)
     return releases.release_build(release_id=release.pk)
+
+
+@pytest.fixture
+def queued_release(
+    export_world, curator, enqueued_builds, releases_root,
+    django_capture_on_commit_callbacks,
+) -> Release:  # fmt: skip
+    """Cora's first release of the export world, queued and not built yet."""
+    return create(
+        curator, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks
+    )
+
+
+@pytest.fixture
+def done_release(
+    export_world, curator, enqueued_builds, releases_root,
+    django_capture_on_commit_callbacks,
+) -> Release:  # fmt: skip
+    """Cora's first release of the export world, built into `releases_root`."""
+    return built(curator, django_capture_on_commit_callbacks)
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -92,7 +115,7 @@ def test_only_curators_create_releases(export_world, annotator, consumer):
 
 @pytest.mark.django_db
 def test_a_release_of_nothing_is_refused(export_world, curator):
-    with pytest.raises(releases.ReleaseError, match="no verified pairs"):
+    with pytest.raises(release_files.ReleaseError, match="no verified pairs"):
         releases.release_create(
             filters=export_filters_from({"split": "test"}), user=curator
         )
@@ -103,13 +126,11 @@ def test_a_release_of_nothing_is_refused(export_world, curator):
 
 @pytest.mark.django_db
 def test_a_build_writes_images_every_format_per_split_card_and_manifest(
-    export_world, curator, enqueued_builds, releases_root, media_root,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
-    release = built(curator, django_capture_on_commit_callbacks)
-    assert release.status == Release.Status.DONE, release.error
-    assert (release.pairs_total, release.images_total) == (6, 5)
-    assert (release.pairs_done, release.images_done) == (6, 5)
+    done_release, releases_root, export_world, media_root
+):
+    assert done_release.status == Release.Status.DONE, done_release.error
+    assert (done_release.pairs_total, done_release.images_total) == (6, 5)
+    assert (done_release.pairs_done, done_release.images_done) == (6, 5)
     folder = releases_root / "1"
     files = files_of(folder)
     images = sorted(name for name in files if name.startswith("images/"))
@@ -137,12 +158,8 @@ def test_a_build_writes_images_every_format_per_split_card_and_manifest(
 
 
 @pytest.mark.django_db
-def test_the_manifest_holds_a_sha256_for_every_other_file(
-    export_world, curator, enqueued_builds, releases_root,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
-    release = built(curator, django_capture_on_commit_callbacks)
-    folder = releases_root / str(release.number)
+def test_the_manifest_holds_a_sha256_for_every_other_file(done_release, releases_root):
+    folder = releases_root / str(done_release.number)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["release"] == 1
     assert manifest["pairs"] == 6 and manifest["images"] == 5
@@ -157,20 +174,18 @@ def test_the_manifest_holds_a_sha256_for_every_other_file(
     # The row keeps the data files and the manifest's own hash; images as a count.
     manifest_bytes = (folder / "manifest.json").read_bytes()
     assert (
-        release.manifest["manifest_sha256"]
+        done_release.manifest["manifest_sha256"]
         == hashlib.sha256(manifest_bytes).hexdigest()
     )
-    assert [entry["path"] for entry in release.manifest["files"]] == DATA_FILES
-    assert release.manifest["images"]["count"] == 5
+    assert [entry["path"] for entry in done_release.manifest["files"]] == DATA_FILES
+    assert done_release.manifest["images"]["count"] == 5
 
 
 @pytest.mark.django_db
 def test_the_dataset_card_counts_splits_statuses_classes_edits_and_models(
-    export_world, curator, enqueued_builds, releases_root,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
-    release = built(curator, django_capture_on_commit_callbacks)
-    card = (releases_root / str(release.number) / "README.md").read_text()
+    done_release, releases_root
+):
+    card = (releases_root / str(done_release.number) / "README.md").read_text()
     assert card.startswith("---\npretty_name: ChatEarthNet Studio release 1\n")
     assert "  - split: train\n    path: train.jsonl\n" in card
     assert "  - split: test" not in card  # no pairs: not a split to load
@@ -184,22 +199,20 @@ def test_the_dataset_card_counts_splits_statuses_classes_edits_and_models(
     assert "Mean edit distance:" in card and "over the 6 pairs" in card
     assert "| offline-1 | chatearthnet-text | 1 | 3 |" in card
     assert "(imported)" in card
-    assert "frozen at " + release.frozen_at.strftime("%Y-%m-%d") in card
+    assert "frozen at " + done_release.frozen_at.strftime("%Y-%m-%d") in card
 
 
 @pytest.mark.django_db
 def test_hugging_face_datasets_loads_a_release_folder(
-    export_world, curator, enqueued_builds, releases_root, tmp_path, monkeypatch,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
+    done_release, releases_root, tmp_path, monkeypatch
+):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
     import datasets
 
-    release = built(curator, django_capture_on_commit_callbacks)
     loaded = datasets.load_dataset(
-        str(releases_root / str(release.number)), cache_dir=str(tmp_path / "hf")
+        str(releases_root / str(done_release.number)), cache_dir=str(tmp_path / "hf")
     )
     assert sorted(loaded) == ["train", "val"]  # the card's YAML names the splits
     assert loaded["train"].num_rows == 4 and loaded["val"].num_rows == 2
@@ -211,11 +224,9 @@ def test_hugging_face_datasets_loads_a_release_folder(
 
 @pytest.mark.django_db
 def test_a_rebuild_gives_the_same_manifest_and_bytes_whatever_was_reviewed_since(
-    export_world, curator, enqueued_builds, releases_root,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
-    release = built(curator, django_capture_on_commit_callbacks)
-    folder = releases_root / str(release.number)
+    done_release, releases_root, export_world, curator
+):
+    folder = releases_root / str(done_release.number)
     before = files_of(folder)
     # After the release: an approved caption is edited, a pending one approved, an
     # edited one rejected.
@@ -233,27 +244,25 @@ def test_a_rebuild_gives_the_same_manifest_and_bytes_whatever_was_reviewed_since
     )  # fmt: skip
     (folder / "train.jsonl").write_text("damaged")  # a file lost or corrupted
     (folder / "images").rename(folder.parent / "images-lost")
-    tasks.build_release.run(release.pk, rebuild=True)
+    tasks.build_release.run(done_release.pk, rebuild=True)
     assert files_of(folder) == before
-    release.refresh_from_db()
-    assert release.status == Release.Status.DONE
+    done_release.refresh_from_db()
+    assert done_release.status == Release.Status.DONE
     assert not [p for p in releases_root.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.django_db
 def test_a_rebuild_that_would_differ_is_refused_and_leaves_the_files(
-    export_world, curator, enqueued_builds, releases_root,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
-    release = built(curator, django_capture_on_commit_callbacks)
-    folder = releases_root / str(release.number)
+    done_release, releases_root
+):
+    folder = releases_root / str(done_release.number)
     before = files_of(folder)
-    ReleaseItem.objects.filter(release=release).update(text="Tampered with.")
-    result = tasks.build_release.run(release.pk, rebuild=True)
+    ReleaseItem.objects.filter(release=done_release).update(text="Tampered with.")
+    result = tasks.build_release.run(done_release.pk, rebuild=True)
     assert "rebuilt differently" in result["error"]
     assert files_of(folder) == before
-    release.refresh_from_db()
-    assert release.status == Release.Status.DONE
+    done_release.refresh_from_db()
+    assert done_release.status == Release.Status.DONE
 
 
 @pytest.mark.django_db
@@ -272,66 +281,70 @@ def test_two_releases_of_the_same_pairs_differ_only_in_number_and_time(
 
 
 @pytest.mark.django_db
-def test_the_task_is_safe_to_run_twice(
-    export_world, curator, enqueued_builds, releases_root,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
-    release = create(
-        curator, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks
-    )
-    assert tasks.build_release.run(release.pk) == {
-        "release_id": release.pk,
+def test_the_task_is_safe_to_run_twice(queued_release, releases_root):
+    assert tasks.build_release.run(queued_release.pk) == {
+        "release_id": queued_release.pk,
         "status": "done",
     }
     manifest = (releases_root / "1" / "manifest.json").stat()
-    assert tasks.build_release.run(release.pk)["status"] == "done"
+    assert tasks.build_release.run(queued_release.pk)["status"] == "done"
     assert (releases_root / "1" / "manifest.json").stat().st_mtime_ns == (
         manifest.st_mtime_ns
     )
-    assert ReleaseItem.objects.filter(release=release).count() == 6
+    assert ReleaseItem.objects.filter(release=queued_release).count() == 6
 
 
 @pytest.mark.django_db
-def test_a_release_being_built_elsewhere_is_not_claimed_twice(
-    export_world, curator, enqueued_builds, releases_root,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
-    release = create(
-        curator, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks
-    )
-    Release.objects.filter(pk=release.pk).update(status=Release.Status.BUILDING)
-    tasks.build_release.run(release.pk)
-    release.refresh_from_db()
-    assert release.status == Release.Status.BUILDING
+def test_a_release_being_built_elsewhere_is_left_to_it_and_tried_again_later(
+    queued_release, releases_root, monkeypatch
+):
+    Release.objects.filter(pk=queued_release.pk).update(status=Release.Status.BUILDING)
+    asked = retries_recorded(tasks.build_release, monkeypatch)
+    with pytest.raises(Retry):
+        tasks.build_release.run(queued_release.pk)
+    assert [options["countdown"] for options in asked] == [
+        releases.STALE_BUILD_AFTER.total_seconds()
+    ]
+    queued_release.refresh_from_db()
+    assert queued_release.status == Release.Status.BUILDING
     assert not releases_root.exists() or not any(releases_root.iterdir())
 
 
 @pytest.mark.django_db
+def test_a_build_abandoned_by_a_dead_worker_is_taken_over(
+    queued_release, releases_root
+):
+    long_ago = timezone.now() - releases.STALE_BUILD_AFTER - dt.timedelta(seconds=1)
+    Release.objects.filter(pk=queued_release.pk).update(
+        status=Release.Status.BUILDING, updated_at=long_ago
+    )
+    assert tasks.build_release.run(queued_release.pk)["status"] == "done"
+    assert (releases_root / "1" / "manifest.json").is_file()
+
+
+@pytest.mark.django_db
 def test_a_missing_preview_fails_the_build_with_its_name_and_a_retry_finishes_it(
-    export_world, curator, enqueued_builds, releases_root, media_root,
+    queued_release, releases_root, media_root, export_world, enqueued_builds,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
-    release = create(
-        curator, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks
-    )
     patch = export_world.patches[2]
     preview = Path(media_root) / patch.rgb_preview.name
     content = preview.read_bytes()
     preview.unlink()
-    result = tasks.build_release.run(release.pk)
-    release.refresh_from_db()
-    assert release.status == Release.Status.FAILED
-    assert f"images/{patch.scene_id}/{patch.pk}.webp is missing" in release.error
+    result = tasks.build_release.run(queued_release.pk)
+    queued_release.refresh_from_db()
+    assert queued_release.status == Release.Status.FAILED
+    assert f"images/{patch.scene_id}/{patch.pk}.webp is missing" in queued_release.error
     assert "error" in result
     assert not any(releases_root.iterdir())  # no half-built release left behind
     preview.write_bytes(content)
     with django_capture_on_commit_callbacks(execute=True):
-        assert releases.release_retry(release_id=release.pk)
-    assert enqueued_builds[-1] == (release.pk, False)
-    tasks.build_release.run(release.pk)
-    release.refresh_from_db()
-    assert release.status == Release.Status.DONE
-    assert release.pairs_total == 6  # the pairs frozen the first time
+        assert releases.release_retry(release_id=queued_release.pk)
+    assert enqueued_builds[-1] == (queued_release.pk, False)
+    tasks.build_release.run(queued_release.pk)
+    queued_release.refresh_from_db()
+    assert queued_release.status == Release.Status.DONE
+    assert queued_release.pairs_total == 6  # the pairs frozen the first time
 
 
 @pytest.mark.django_db
@@ -367,13 +380,6 @@ def test_a_real_worker_builds_a_release(
 
 
 # --- API --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def done_release(
-    export_world, curator, enqueued_builds, django_capture_on_commit_callbacks
-):
-    return built(curator, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

@@ -2,13 +2,14 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from celery.exceptions import Retry
 from django.utils import timezone
 
 from captions.ingest import scenes
 from captions.models import Patch, Scene
 from captions.tasks import ingest_scene
 from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
-from tests.conftest import wait_for
+from tests.conftest import retries_recorded, wait_for
 
 
 def queue_scene(tmp_path: Path, name: str, **image_options) -> Scene:
@@ -72,11 +73,21 @@ def test_the_task_is_safe_to_run_twice(tmp_path):
 
 
 @pytest.mark.django_db
-def test_a_scene_being_ingested_elsewhere_is_not_claimed_twice(tmp_path):
+def test_a_scene_being_ingested_elsewhere_is_left_to_it_and_tried_again_later(
+    tmp_path, monkeypatch
+):
     scene = queue_scene(tmp_path, "busy")
     Scene.objects.filter(pk=scene.pk).update(status=Scene.Status.INGESTING)
-    result = ingest_scene.run(scene.pk)
-    assert "being ingested by another process" in result["error"]
+    asked = retries_recorded(ingest_scene, monkeypatch)
+    with pytest.raises(Retry):
+        ingest_scene.run(scene.pk)
+    # Tried again once the other worker could have gone silent for good: then the
+    # scene is taken over if that worker died (the next test), or found ready.
+    assert [options["countdown"] for options in asked] == [
+        scenes.STALE_INGEST_AFTER.total_seconds()
+    ]
+    assert "being ingested by another process" in str(asked[0]["exc"])
+    assert scene_status(scene) == Scene.Status.INGESTING
     assert Patch.objects.filter(scene=scene).count() == 0
 
 

@@ -26,7 +26,7 @@ from PIL import Image
 from rasterio.transform import from_bounds
 
 from captions import tasks
-from captions.export import releases
+from captions.export import release_files, releases
 from captions.ingest import scenes
 from captions.models import Patch, Release, Scene
 from tests.api_data import token_client
@@ -148,7 +148,7 @@ def test_a_release_description_never_becomes_a_raster_of_server_files(
         )
     assert created.status_code == 202, created.content
     release = releases.release_build(release_id=Release.objects.get().pk)
-    readme = releases.release_dir(release.number) / "README.md"
+    readme = release_files.release_dir(release.number) / "README.md"
     landcover = worldcover_under_the_vrt(imagery / "worldcover.tif")
     client = curator_client(curator)
     form = client.post(

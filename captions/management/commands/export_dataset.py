@@ -5,14 +5,17 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
+from captions.export.filters import (
+    VERIFIED_STATUSES,
+    export_filters_from,
+    export_format_check,
+)
 from captions.export.formats import (
     EXPORT_FORMATS,
     SPLITS,
-    VERIFIED_STATUSES,
     ExportError,
     ExportRecord,
     export_chunks,
-    export_filters_from,
     export_needs_landcover,
 )
 from captions.models import Scene
@@ -58,11 +61,9 @@ class Command(BaseCommand):
                     "reviewed_since": options["reviewed_since"],
                 }
             )
-            if export_format == "chatearthnet" and filters.split is None:
-                raise ExportError(
-                    "--format chatearthnet needs --split: ChatEarthNet's files hold "
-                    "one split each"
-                )
+            export_format_check(
+                export_format, filters, format_option="--format", split_option="--split"
+            )
             export_filters_check(filters=filters)
         except ExportError as error:
             raise CommandError(str(error)) from None

@@ -48,10 +48,6 @@ class Command(BaseCommand):
             max_invalid=options["max_invalid"],
         )
         try:
-            # Check before creating anything, so a typo leaves no failed scene behind.
-            scenes.scene_check_pair(
-                image_path=image, landcover_path=landcover, options=ingest_options
-            )
             scene = scenes.scene_create(
                 name=options["name"] or image.stem,
                 image_path=image,
