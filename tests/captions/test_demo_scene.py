@@ -17,9 +17,9 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
-from captions.devdata.demo_scene import DemoScene, make_demo_scene
+from captions.devdata.demo.scene import DemoScene, make_demo_scene
 from captions.ingest.input_files import InputPolicy
-from captions.ingest.rasters import open_scene_pair
+from captions.ingest.scene_pair import open_scene_pair
 from captions.landcover import CODES
 
 BLUE, GREEN, RED, NIR = 1, 2, 3, 4

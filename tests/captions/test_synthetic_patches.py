@@ -1,4 +1,4 @@
-"""Synthetic label patches and their true-colour images (synthetic_patches.py)."""
+"""Synthetic label patches and their true-colour images (devdata/synthetic.py)."""
 
 import numpy as np
 

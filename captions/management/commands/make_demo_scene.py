@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from captions.devdata.demo_scene import MIN_SIZE, make_demo_scene
+from captions.devdata.demo.scene import MIN_SIZE, make_demo_scene
 
 
 class Command(BaseCommand):

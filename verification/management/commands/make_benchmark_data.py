@@ -4,12 +4,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from captions.devdata import benchmark
 from captions.management.progress import ProgressBar
+from verification.devdata import BenchmarkReviews
 
 
 class Command(BaseCommand):
     help = (
         "Fill the database quickly with captioned patches, a fraction of them "
-        "reviewed, for the benchmarks (docs/benchmark.md)."
+        "reviewed, for the benchmarks (docs/benchmark_data.md)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -59,6 +60,7 @@ class Command(BaseCommand):
                 summary = benchmark.benchmark_data_create(
                     patches=options["patches"],
                     verified_fraction=options["verified_fraction"],
+                    reviews=BenchmarkReviews(),
                     seed=options["seed"],
                     scene_name=options["scene_name"],
                     replace=options["replace"],

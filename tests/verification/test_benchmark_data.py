@@ -1,7 +1,8 @@
-"""Benchmark data (benchmark.py, make_benchmark_data): realistic rows, fast.
+"""Benchmark data (captions/devdata/benchmark*.py, verification/devdata.py and its
+command make_benchmark_data): realistic rows, fast.
 
 Runs on SQLite (bulk_create) and PostgreSQL (COPY): `make test` runs both. The bench
-reviewer is the one persona: the annotator the service makes to have reviewed.
+reviewer is the one persona: the annotator `BenchmarkReviews` makes to have reviewed.
 """
 
 import datetime as dt
@@ -16,15 +17,15 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from PIL import Image
 
-from captions.devdata import benchmark
 from captions.devdata.benchmark import (
     BenchmarkDataError,
     BenchmarkDataSummary,
     benchmark_data_create,
     status_counts,
 )
+from captions.devdata.benchmark_run import BenchmarkRun
 from captions.generation.checks import check_caption
-from captions.ingest.scenes import split_for
+from captions.ingest.splits import split_for
 from captions.landcover import NODATA, landcover_stats
 from captions.models import (
     Caption,
@@ -34,6 +35,7 @@ from captions.models import (
     ReleaseItem,
     Scene,
 )
+from verification.devdata import BenchmarkReviews
 from verification.models import Revision
 from verification.roles import ANNOTATOR
 from verification.services import (
@@ -59,7 +61,7 @@ def make(**overrides) -> BenchmarkDataSummary:
         "patches_per_scene": 128,  # three scenes: 128 + 128 + 44
         "batch_size": 50,  # several batches per scene, a short last one
     }
-    return benchmark_data_create(**(arguments | overrides))
+    return benchmark_data_create(reviews=BenchmarkReviews(), **(arguments | overrides))
 
 
 @pytest.fixture
@@ -295,7 +297,7 @@ def test_a_run_that_fails_half_way_leaves_no_rows_and_no_files(monkeypatch, medi
     def fail(run) -> None:
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(benchmark._Run, "finish", fail)
+    monkeypatch.setattr(BenchmarkRun, "finish", fail)
     with pytest.raises(RuntimeError, match="disk is full"):
         make()
     assert database_rows() == dict.fromkeys(database_rows(), 0)
@@ -435,4 +437,6 @@ def test_replace_refuses_scenes_whose_captions_a_release_holds(media_root: Path)
 
 def test_service_errors_are_benchmark_data_errors():
     with pytest.raises(BenchmarkDataError):
-        benchmark_data_create(patches=1, verified_fraction=2.0)
+        benchmark_data_create(
+            patches=1, verified_fraction=2.0, reviews=BenchmarkReviews()
+        )
