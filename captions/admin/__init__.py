@@ -3,9 +3,17 @@
 from captions.admin import (
     generated_captions,
     jobs,
+    patches,
     prompt_templates,
     releases,
     scenes,
 )
 
-__all__ = ["generated_captions", "jobs", "prompt_templates", "releases", "scenes"]
+__all__ = [
+    "generated_captions",
+    "jobs",
+    "patches",
+    "prompt_templates",
+    "releases",
+    "scenes",
+]

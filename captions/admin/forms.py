@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django import forms
 
-from captions.export.formats import ExportFilters, export_filters_from
-from captions.generation.jobs import (
+from captions.export.filters import ExportFilters, export_filters_from
+from captions.generation.options import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MODELS,
@@ -15,8 +15,10 @@ from captions.generation.jobs import (
     endpoint_name_from,
     endpoint_named,
     endpoint_names,
+    model_or_default,
 )
 from captions.generation.prompts import PromptSpec, validate_spec
+from captions.generation.templates import DEFAULT_TEMPLATE_NAME
 from captions.ingest import scenes
 from captions.ingest.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 from captions.llm.registry import BACKENDS
@@ -118,9 +120,6 @@ def _input_file(text: str) -> Path:
 
 
 # --- Generation jobs and prompt templates -----------------------------------------
-
-# What a job uses when the model field is left empty (as `generate_captions` does).
-DEFAULT_TEMPLATE_NAME = "chatearthnet-text"
 
 
 class PromptTemplateChoiceField(forms.ModelChoiceField):
@@ -257,8 +256,8 @@ class JobLaunchForm(forms.Form):
         )
 
     def model_name(self) -> str:
-        return self.cleaned_data["model"].strip() or DEFAULT_MODELS.get(
-            self.cleaned_data["backend"], ""
+        return model_or_default(
+            backend=self.cleaned_data["backend"], model=self.cleaned_data["model"]
         )
 
     def template_reference(self) -> str:

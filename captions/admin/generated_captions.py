@@ -9,12 +9,16 @@ import json
 from django.contrib import admin
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from captions.admin.cells import (
+    link_cell,
+    patch_thumbnails,
+    preformatted_cell,
+    text_cell,
+)
 from captions.admin.chat_messages import chat_messages_html
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.admin.scenes import patch_thumbnails
 from captions.generation.checks import CHECK_DESCRIPTIONS
 from captions.models import Caption
 
@@ -106,36 +110,32 @@ class CaptionAdmin(ReadOnlyAdmin):
         text = caption.text
         if len(text) > SHORT_TEXT_CHARS:
             text = text[: SHORT_TEXT_CHARS - 1].rstrip() + "…"
-        return format_html('<span class="caption-short">{}</span>', text or "(empty)")
+        return text_cell(text or "(empty)", class_name="caption-short")
 
     @admin.display(description="failed checks", ordering="failed_checks")
     def failed_checks_count(self, caption: Caption) -> SafeString:
         modifier = " caption-failed-checks--some" if caption.failed_checks else ""
-        return format_html(
-            '<span class="caption-failed-checks{}">{}</span>',
-            modifier,
-            caption.failed_checks,
+        return text_cell(
+            caption.failed_checks, class_name=f"caption-failed-checks{modifier}"
         )
 
     @admin.display(description="job", ordering="job")
     def job_link(self, caption: Caption) -> SafeString | str:
         if caption.job_id is None:
             return "—"
-        return format_html(
-            '<a href="{}" title="{}">#{}</a>',
-            reverse("admin:captions_generationjob_change", args=[caption.job_id]),
-            caption.job,
-            caption.job_id,
+        return link_cell(
+            f"#{caption.job_id}",
+            href=reverse("admin:captions_generationjob_change", args=[caption.job_id]),
+            title=str(caption.job),
         )
 
     # --- the caption's page -----------------------------------------------------------
 
     @admin.display(description="patch")
     def patch_link(self, caption: Caption) -> SafeString:
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:captions_patch_change", args=[caption.patch_id]),
+        return link_cell(
             caption.patch,
+            href=reverse("admin:captions_patch_change", args=[caption.patch_id]),
         )
 
     @admin.display(description="previews")
@@ -169,9 +169,9 @@ class CaptionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="parameters")
     def parameters_json(self, caption: Caption) -> SafeString:
-        return format_html(
-            '<pre class="template-text">{}</pre>',
+        return preformatted_cell(
             json.dumps(caption.parameters, indent=2, sort_keys=True),
+            class_name="template-text",
         )
 
     @admin.display(description="latency")
@@ -182,7 +182,11 @@ class CaptionAdmin(ReadOnlyAdmin):
     def generated_text_if_edited(self, caption: Caption) -> SafeString | str:
         if caption.generated_text == caption.text:
             return "the same as the text"
-        return format_html('<p class="caption-text">{}</p>', caption.generated_text)
+        # The text as a job wrote it, laid out as the caption's text, unmarked.
+        return render_to_string(
+            "admin/captions/caption/text.html",
+            {"pieces": [{"text": caption.generated_text}]},
+        )
 
     @admin.display(description="messages")
     def messages_sent(self, caption: Caption) -> SafeString:

@@ -1,52 +1,31 @@
-"""Admin for caption-generation jobs: launch one, watch it run, cancel or retry it.
+"""Admin for caption-generation jobs: what a job's list and page show.
 
 A job's counters are written by its workers while the page is open, so the job page
-is read-only (a saved form would write a stale copy back); its buttons call the
-services of `captions.generation.jobs`, which own every change of a job's status.
+is read-only (a saved form would write a stale copy back); its buttons
+(captions/admin/job_views.py) call the services of `captions.generation.jobs`, which
+own every change of a job's status.
 """
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.forms import Script
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
 
-from captions.admin.chat_messages import chat_messages_html
-from captions.admin.forms import JobLaunchForm
+from captions.admin.cells import link_cell, patch_thumbnails, text_cell
+from captions.admin.job_texts import job_bar_widths, job_live_texts, money_text
+from captions.admin.job_views import JobViews
 from captions.admin.live_progress import LiveProgressAdmin
+from captions.admin.own_pages import OwnAddPageAdmin
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.admin.scenes import patch_thumbnails
-from captions.generation import jobs
-from captions.generation.jobs import DEFAULT_MODELS
 from captions.models import GenerationFailure, GenerationJob, Scene
 from captions.selectors import job_summary
 
 FAILURE_MESSAGES_PER_REASON = 3
-# The launch form's fields, grouped as on the page.
-LAUNCH_FIELDSETS = [
-    ("Patches", ["scenes", "splits", "only_uncaptioned", "limit"]),
-    ("Model", ["backend", "endpoint", "model", "template", "include_rgb"]),
-    (
-        "Throughput and cost",
-        [
-            "in_flight_per_worker",
-            "chunk_size",
-            "requests_per_minute",
-            "tokens_per_minute",
-            "price_in_per_million",
-            "price_out_per_million",
-        ],
-    ),
-]
 OPTION_LABELS = {
     "in_flight_per_worker": "in flight per worker",
     "requests_per_minute": "requests per minute",
@@ -58,79 +37,7 @@ OPTION_LABELS = {
     "timeout_s": "request timeout (s)",
     "max_retries": "retries per request",
 }
-
-
-# --- formatting shared by the list, the job page and job_progress.js -----------------
-# job_progress.js formats the polled values the same way; keep the two in step.
-
-
-def money_text(value: float | None) -> str:
-    if value is None:
-        return "unknown price"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
-
-
-def actual_cost_text(job: GenerationJob) -> str:
-    # Without a price the workers count the cost as 0; say that it is not known.
-    return money_text(None if job.estimated_cost is None else job.actual_cost)
-
-
-def rate_text(rate_per_s: float | None) -> str:
-    return "—" if rate_per_s is None else f"{rate_per_s:.1f} / s"
-
-
-def _live(job: GenerationJob, field: str, text: str) -> SafeString:
-    """A value job_progress.js replaces as the job runs."""
-    return format_html(
-        '<span data-job-live="{}" data-job-field="{}">{}</span>', job.pk, field, text
-    )
-
-
-def job_status_badge(job: GenerationJob) -> SafeString:
-    return format_html(
-        '<span class="job-status job-status--{}" data-job-badge="{}">{}</span>',
-        job.status,
-        job.pk,
-        job.get_status_display(),
-    )
-
-
-def job_progress_widget(job: GenerationJob) -> SafeString:
-    """A bar of done (and failed, in red) of total; job_progress.js keeps it live."""
-    total = max(job.total, 1)
-    return format_html(
-        '<span class="job-progress" data-job-id="{id}" data-job-status="{status}" '
-        'data-job-progress-url="{url}">'
-        '<span class="job-bar" title="done in blue, failed in red">'
-        '<span class="job-bar__done" data-job-live="{id}" data-job-bar="done" '
-        'style="width: {done_pct}%"></span>'
-        '<span class="job-bar__failed" data-job-live="{id}" data-job-bar="failed" '
-        'style="width: {failed_pct}%"></span></span> '
-        '<span class="job-progress__count">{done} '
-        '<span class="job-progress__failed" data-job-live="{id}" '
-        "data-job-failed-note{hidden}>+ {failed} failed</span> / {total}"
-        "</span></span>",
-        id=job.pk,
-        status=job.status,
-        url=reverse("admin:captions_generationjob_progress", args=[job.pk]),
-        done_pct=f"{100 * job.done / total:.2f}",
-        failed_pct=f"{100 * job.failed / total:.2f}",
-        done=_live(job, "done", f"{job.done:,}"),
-        failed=_live(job, "failed", f"{job.failed:,}"),
-        hidden="" if job.failed else " hidden",
-        total=_live(job, "total", f"{job.total:,}"),
-    )
+_TEMPLATES = "admin/captions/generationjob"
 
 
 def _failures_url(job: GenerationJob) -> str:
@@ -154,8 +61,15 @@ def _delete_ended_jobs(
     return delete_selected(modeladmin, request, queryset)
 
 
+def _live_texts(job: GenerationJob) -> dict[str, str]:
+    return job_live_texts(job, job_summary(job))
+
+
 @admin.register(GenerationJob)
-class GenerationJobAdmin(LiveProgressAdmin):
+class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
+    add_page = ("admin:captions_generationjob_launch", "Launch a job")
+    progress_kind = "job"
+    active_statuses = GenerationJob.ACTIVE
     list_display = [
         "job_number",
         "status_badge",
@@ -225,27 +139,6 @@ class GenerationJobAdmin(LiveProgressAdmin):
         css = {"all": ["captions/admin.css"]}
         js = [Script("captions/job_progress.js", type="module")]
 
-    def get_urls(self) -> list[URLPattern]:
-        # Before the default URLs, whose "<path:object_id>/" would swallow "launch/".
-        own = [
-            path(
-                "launch/",
-                self.admin_site.admin_view(self.launch_view),
-                name="captions_generationjob_launch",
-            ),
-            path(
-                "<path:object_id>/cancel/",
-                self.admin_site.admin_view(require_POST(self.cancel_view)),
-                name="captions_generationjob_cancel",
-            ),
-            path(
-                "<path:object_id>/retry-failed/",
-                self.admin_site.admin_view(require_POST(self.retry_failed_view)),
-                name="captions_generationjob_retry_failed",
-            ),
-        ]
-        return own + super().get_urls()
-
     # --- permissions: a job changes only through the generation services ------------
 
     def has_change_permission(
@@ -275,54 +168,72 @@ class GenerationJobAdmin(LiveProgressAdmin):
 
     # --- columns and read-only fields ---------------------------------------------
 
+    def _live(self, job: GenerationJob, field: str) -> SafeString:
+        """A value job_progress.js replaces as the job runs."""
+        return render_to_string(
+            f"{_TEMPLATES}/live.html",
+            {"job": job, "field": field, "text": _live_texts(job)[field]},
+        )
+
     @admin.display(description="job", ordering="id")
     def job_number(self, job: GenerationJob) -> str:
         return f"#{job.pk}"
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, job: GenerationJob) -> SafeString:
-        return job_status_badge(job)
+        return self.status_badge_html(job)
 
     @admin.display(description="backend / model", ordering="backend")
     def backend_model(self, job: GenerationJob) -> SafeString:
         backend = f"{job.backend} at {job.endpoint}" if job.endpoint else job.backend
-        return format_html("{}<br>{}", backend, job.model)
+        return text_cell(backend, second_line=job.model)
 
     @admin.display(description="progress")
     def progress(self, job: GenerationJob) -> SafeString:
-        return job_progress_widget(job)
+        """A bar of done (and failed, in red) of total, kept live by
+        job_progress.js."""
+        return render_to_string(
+            f"{_TEMPLATES}/progress.html",
+            {
+                "job": job,
+                "texts": _live_texts(job),
+                "bars": job_bar_widths(job),
+                "url": self.progress_url(job),
+                "active": self.is_active(job),
+            },
+        )
 
     @admin.display(description="rate")
     def rate(self, job: GenerationJob) -> SafeString:
-        return _live(job, "rate", rate_text(job_summary(job)["rate_per_s"]))
+        return self._live(job, "rate")
 
     @admin.display(description="ETA")
     def eta(self, job: GenerationJob) -> SafeString:
-        return _live(job, "eta", duration_text(job_summary(job)["eta_s"]))
+        return self._live(job, "eta")
 
     @admin.display(description="tokens")
     def tokens(self, job: GenerationJob) -> SafeString:
-        return format_html(
-            '<span class="job-numbers">{} in<br>{} out</span>',
-            _live(job, "tokens_in", f"{job.tokens_in:,}"),
-            _live(job, "tokens_out", f"{job.tokens_out:,}"),
+        return render_to_string(
+            f"{_TEMPLATES}/tokens.html", {"job": job, "texts": _live_texts(job)}
         )
 
     @admin.display(description="tokens in")
     def tokens_in_text(self, job: GenerationJob) -> SafeString:
-        return _live(job, "tokens_in", f"{job.tokens_in:,}")
+        return self._live(job, "tokens_in")
 
     @admin.display(description="tokens out")
     def tokens_out_text(self, job: GenerationJob) -> SafeString:
-        return _live(job, "tokens_out", f"{job.tokens_out:,}")
+        return self._live(job, "tokens_out")
 
     @admin.display(description="cost")
     def cost(self, job: GenerationJob) -> SafeString:
-        return format_html(
-            '<span class="job-numbers">{}<br><span class="job-quiet">est. {}</span>'
-            "</span>",
-            _live(job, "actual_cost", actual_cost_text(job)),
-            money_text(job.estimated_cost),
+        return render_to_string(
+            f"{_TEMPLATES}/cost.html",
+            {
+                "job": job,
+                "texts": _live_texts(job),
+                "estimated_cost": money_text(job.estimated_cost),
+            },
         )
 
     @admin.display(description="estimated cost")
@@ -331,15 +242,15 @@ class GenerationJobAdmin(LiveProgressAdmin):
 
     @admin.display(description="actual cost")
     def actual_cost_text(self, job: GenerationJob) -> SafeString:
-        return _live(job, "actual_cost", actual_cost_text(job))
+        return self._live(job, "actual_cost")
 
     @admin.display(description="created", ordering="created_at")
     def created(self, job: GenerationJob) -> SafeString:
         created_at = timezone.localtime(job.created_at)
-        return format_html(
-            '<span class="job-numbers">{}<br>{}</span>',
+        return text_cell(
             created_at.strftime("%Y-%m-%d"),
-            created_at.strftime("%H:%M"),
+            class_name="job-numbers",
+            second_line=created_at.strftime("%H:%M"),
         )
 
     @admin.display(description="selection")
@@ -367,26 +278,15 @@ class GenerationJobAdmin(LiveProgressAdmin):
 
     @admin.display(description="template")
     def template_link(self, job: GenerationJob) -> SafeString:
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:captions_prompttemplate_change", args=[job.template_id]),
-            job.template,
-        )
+        url = reverse("admin:captions_prompttemplate_change", args=[job.template_id])
+        return link_cell(job.template, href=url)
 
     @admin.display(description="options")
     def options_table(self, job: GenerationJob) -> SafeString:
-        rows = format_html_join(
-            "",
-            "<tr><th scope='row'>{}</th><td>{}</td></tr>",
-            (
-                (
-                    OPTION_LABELS.get(key, key),
-                    "—" if value is None else value,
-                )
-                for key, value in job.options.items()
-            ),
-        )
-        return format_html('<table class="job-options">{}</table>', rows)
+        options = [
+            (OPTION_LABELS.get(key, key), value) for key, value in job.options.items()
+        ]
+        return render_to_string(f"{_TEMPLATES}/options.html", {"options": options})
 
     @admin.display(description="failures")
     def failures_by_reason(self, job: GenerationJob) -> SafeString:
@@ -407,167 +307,23 @@ class GenerationJobAdmin(LiveProgressAdmin):
             for group in counts
         ]
         return render_to_string(
-            "admin/captions/generationjob/failures.html",
+            f"{_TEMPLATES}/failures.html",
             {"reasons": reasons, "failures_url": _failures_url(job)},
         )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[GenerationJob]:
         return super().get_queryset(request).select_related("template", "created_by")
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        if object_id is None:
-            # Jobs come only from a launch; the admin index's "Add" lands here.
-            return redirect("admin:captions_generationjob_launch")
-        extra_context = {
-            **(extra_context or {}),
-            "may_change_job": self.has_change_permission(request),
-        }
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
-    # --- extra views ------------------------------------------------------------------
-
-    def _job_or_404(self, request: HttpRequest, object_id: str) -> GenerationJob:
-        job = self.get_object(request, object_id)
-        if job is None:
-            raise Http404("no such job")
-        return job
+    def change_page_context(self, request: HttpRequest) -> dict:
+        return {"may_change_job": self.has_change_permission(request)}
 
     def progress_json(self, job: GenerationJob) -> dict:
-        return job_summary(job)
-
-    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        job = self._job_or_404(request, object_id)
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        if jobs.job_cancel(job_id=job.pk):
-            self.log_change(request, job, "Cancelled")
-            self.message_user(
-                request,
-                f"Job #{job.pk} is cancelling: workers send no new request; "
-                "answers already on their way are still saved.",
-                messages.SUCCESS,
-            )
-        else:
-            self.message_user(
-                request,
-                f"Job #{job.pk} is not running: nothing to cancel.",
-                messages.WARNING,
-            )
-        return redirect("admin:captions_generationjob_change", job.pk)
-
-    def retry_failed_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        job = self._job_or_404(request, object_id)
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        try:
-            count = jobs.job_retry_failed(job_id=job.pk)
-        except jobs.GenerationError as error:
-            self.message_user(request, str(error).capitalize(), messages.ERROR)
-            return redirect("admin:captions_generationjob_change", job.pk)
-        if count:
-            self.log_change(
-                request, job, f"Re-queued {count} failed or unfinished patches"
-            )
-            self.message_user(
-                request,
-                f"{count} failed or unfinished patches of job #{job.pk} "
-                "are queued again.",
-                messages.SUCCESS,
-            )
-        else:
-            self.message_user(
-                request,
-                f"Job #{job.pk} has no failed or unfinished patches to retry.",
-                messages.INFO,
-            )
-        return redirect("admin:captions_generationjob_change", job.pk)
-
-    def launch_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        jobs.templates_ensure_builtin()  # so that the default template exists
-        form = JobLaunchForm(request.POST if request.method == "POST" else None)
-        plan = None
-        if form.is_valid():
-            if "_launch" in request.POST:
-                job = self._launch(request, form)
-                if job is not None:
-                    return redirect("admin:captions_generationjob_change", job.pk)
-            else:
-                plan = self._plan(form)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Launch a job",
-            "opts": self.opts,
-            "form": form,
-            "fieldsets": [
-                (name, [form[field] for field in fields])
-                for name, fields in LAUNCH_FIELDSETS
-            ],
-            "plan": plan,
-            **(self._plan_context(plan) if plan else {}),
-            "default_models": DEFAULT_MODELS,
-            "known_prices": jobs.KNOWN_PRICES,
-            "media": self.media + form.media,
-            "has_view_permission": self.has_view_permission(request),
-        }
-        return TemplateResponse(
-            request, "admin/captions/generationjob/launch.html", context
-        )
-
-    def _plan_context(self, plan: jobs.JobPlan) -> dict:
+        summary = job_summary(job)
         return {
-            "plan_count": f"{plan.patch_count:,}",
-            "plan_tokens_in": f"{plan.estimated_tokens_in:,}",
-            "plan_tokens_out": f"{plan.estimated_tokens_out:,}",
-            "plan_cost": money_text(plan.estimated_cost),
-            "plan_messages": chat_messages_html(plan.example_messages),
+            **summary,
+            "texts": job_live_texts(job, summary),
+            "bars": job_bar_widths(job),
         }
-
-    def _plan(self, form: JobLaunchForm) -> jobs.JobPlan | None:
-        try:
-            return jobs.job_plan(
-                selection=form.selection(),
-                backend=form.cleaned_data["backend"],
-                model=form.model_name(),
-                template=form.template_reference(),
-                options=form.job_options(),
-                endpoint=form.cleaned_data["endpoint"],
-            )
-        except jobs.GenerationError as error:
-            form.add_error(None, str(error))
-            return None
-
-    def _launch(
-        self, request: HttpRequest, form: JobLaunchForm
-    ) -> GenerationJob | None:
-        try:
-            job = jobs.job_launch(
-                selection=form.selection(),
-                backend=form.cleaned_data["backend"],
-                model=form.model_name(),
-                template=form.template_reference(),
-                endpoint=form.cleaned_data["endpoint"],
-                options=form.job_options(),
-                user=request.user,
-            )
-        except jobs.GenerationError as error:
-            form.add_error(None, str(error))
-            return None
-        self.log_addition(request, job, f"Launched: {job.total} patches")
-        self.message_user(
-            request,
-            f"Job #{job.pk} is queued: {job.total} patches in {job.chunks.count()} "
-            "chunks.",
-            messages.SUCCESS,
-        )
-        return job
 
 
 @admin.register(GenerationFailure)

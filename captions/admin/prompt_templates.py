@@ -11,21 +11,21 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from captions.admin.cells import preformatted_cell, text_cell
 from captions.admin.forms import TemplateNewVersionForm
+from captions.admin.own_pages import ChangePageContextAdmin, form_page, own_path
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.generation import jobs
 from captions.generation.prompts import PLACEHOLDERS
+from captions.generation.templates import template_new_version
 from captions.models import PromptTemplate
 
 
 @admin.register(PromptTemplate)
-class PromptTemplateAdmin(ReadOnlyAdmin):
+class PromptTemplateAdmin(ChangePageContextAdmin, ReadOnlyAdmin):
     list_display = ["name", "version", "kind_code", "builtin", "created"]
     list_display_links = ["name"]
     list_filter = ["kind", "is_builtin"]
@@ -44,13 +44,8 @@ class PromptTemplateAdmin(ReadOnlyAdmin):
         css = {"all": ["captions/admin.css"]}
 
     def get_urls(self) -> list[URLPattern]:
-        own = [
-            path(
-                "<path:object_id>/new-version/",
-                self.admin_site.admin_view(self.new_version_view),
-                name="captions_prompttemplate_new_version",
-            ),
-        ]
+        route = "<path:object_id>/new-version/"
+        own = [own_path(self, route, self.new_version_view, "new_version")]
         return own + super().get_urls()
 
     def has_new_version_permission(self, request: HttpRequest) -> bool:
@@ -59,32 +54,12 @@ class PromptTemplateAdmin(ReadOnlyAdmin):
 
     # --- pages ------------------------------------------------------------------------
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict | None = None
-    ) -> HttpResponse:
-        # The built-ins live in code (captions/generation/prompts.py); make sure they
-        # are listed.
-        jobs.templates_ensure_builtin()
-        return super().changelist_view(request, extra_context)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        extra_context = {
-            **(extra_context or {}),
-            "may_add_version": self.has_new_version_permission(request),
-        }
-        return super().changeform_view(request, object_id, form_url, extra_context)
+    def change_page_context(self, request: HttpRequest) -> dict:
+        return {"may_add_version": self.has_new_version_permission(request)}
 
     @admin.display(description="kind", ordering="kind")
     def kind_code(self, template: PromptTemplate) -> SafeString:
-        return format_html(
-            '<span title="{}">{}</span>', template.get_kind_display(), template.kind
-        )
+        return text_cell(template.kind, title=template.get_kind_display())
 
     @admin.display(description="built-in", boolean=True, ordering="is_builtin")
     def builtin(self, template: PromptTemplate) -> bool:
@@ -96,21 +71,17 @@ class PromptTemplateAdmin(ReadOnlyAdmin):
 
     @admin.display(description="system template")
     def system_text(self, template: PromptTemplate) -> SafeString:
-        return format_html(
-            '<pre class="template-text">{}</pre>', template.system_template
-        )
+        return preformatted_cell(template.system_template, class_name="template-text")
 
     @admin.display(description="user template")
     def user_text(self, template: PromptTemplate) -> SafeString:
-        return format_html(
-            '<pre class="template-text">{}</pre>', template.user_template
-        )
+        return preformatted_cell(template.user_template, class_name="template-text")
 
     @admin.display(description="parameters")
     def parameters_json(self, template: PromptTemplate) -> SafeString:
-        return format_html(
-            '<pre class="template-text">{}</pre>',
+        return preformatted_cell(
             json.dumps(template.parameters, indent=2, sort_keys=True),
+            class_name="template-text",
         )
 
     @admin.action(
@@ -138,40 +109,47 @@ class PromptTemplateAdmin(ReadOnlyAdmin):
             request.POST if request.method == "POST" else None, template=template
         )
         if form.is_valid():
-            created = jobs.template_new_version(
-                template=template,
-                system_template=form.cleaned_data["system_template"],
-                user_template=form.cleaned_data["user_template"],
-                parameters=form.cleaned_data["parameters"],
-                user=request.user,
-            )
-            self.log_addition(request, created, f"New version of {template}")
-            self.message_user(
-                request,
-                f"Saved as {created}; {template} is unchanged.",
-                messages.SUCCESS,
-            )
+            created = self._save_new_version(request, template, form)
             return redirect("admin:captions_prompttemplate_change", created.pk)
-        latest = (
-            PromptTemplate.objects.filter(name=template.name)
-            .order_by("-version")
-            .values_list("version", flat=True)
-            .first()
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"New version of {template}",
-            "opts": self.opts,
-            "original": template,
-            "form": form,
-            "media": self.media + form.media,
-            "next_version": (latest or template.version) + 1,
-            "placeholders": sorted(PLACEHOLDERS),
-            "template_url": reverse(
+        return form_page(
+            self,
+            request,
+            "admin/captions/prompttemplate/new_version.html",
+            title=f"New version of {template}",
+            form=form,
+            original=template,
+            next_version=_next_version(template),
+            placeholders=sorted(PLACEHOLDERS),
+            template_url=reverse(
                 "admin:captions_prompttemplate_change", args=[template.pk]
             ),
-            "has_view_permission": self.has_view_permission(request),
-        }
-        return TemplateResponse(
-            request, "admin/captions/prompttemplate/new_version.html", context
         )
+
+    def _save_new_version(
+        self,
+        request: HttpRequest,
+        template: PromptTemplate,
+        form: TemplateNewVersionForm,
+    ) -> PromptTemplate:
+        created = template_new_version(
+            template=template,
+            system_template=form.cleaned_data["system_template"],
+            user_template=form.cleaned_data["user_template"],
+            parameters=form.cleaned_data["parameters"],
+            user=request.user,
+        )
+        self.log_addition(request, created, f"New version of {template}")
+        self.message_user(
+            request, f"Saved as {created}; {template} is unchanged.", messages.SUCCESS
+        )
+        return created
+
+
+def _next_version(template: PromptTemplate) -> int:
+    latest = (
+        PromptTemplate.objects.filter(name=template.name)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return (latest or template.version) + 1

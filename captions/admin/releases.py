@@ -1,10 +1,11 @@
 """Admin for releases: create one, watch it build, download its files.
 
 A release is written only by its build (captions/export/releases.py) and never changes
-once
-done, so its pages are read-only; curators create one from the "Create a release"
+once done, so its pages are read-only; curators create one from the "Create a release"
 page, retry a failed one, or rebuild a done one to restore and check its files.
 """
+
+from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -12,51 +13,22 @@ from django.db.models import QuerySet
 from django.forms import Script
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.template.loader import render_to_string
+from django.urls import URLPattern
 from django.utils.safestring import SafeString
 
+from captions import access
 from captions.admin.forms import ReleaseCreateForm
 from captions.admin.live_progress import LiveProgressAdmin
+from captions.admin.own_pages import OwnAddPageAdmin, form_page, own_path
 from captions.admin.read_only import ReadOnlyAdmin
-from captions.export import releases
+from captions.export import dataset_card, release_files, releases
 from captions.export.formats import ExportError, iso_utc
 from captions.models import Release
-from verification.roles import is_curator
-
-ACTIVE = (Release.Status.QUEUED, Release.Status.BUILDING)
-
-
-def release_status_badge(release: Release) -> SafeString:
-    return format_html(
-        '<span class="release-status release-status--{}" data-release-badge="{}">'
-        "{}</span>",
-        release.status,
-        release.pk,
-        release.get_status_display(),
-    )
-
-
-def release_progress_widget(release: Release) -> SafeString:
-    """Images copied and pairs written; release_progress.js keeps it live."""
-    return format_html(
-        '<span class="release-progress" data-release-id="{id}" '
-        'data-release-status="{status}" data-release-progress-url="{url}">'
-        '<progress value="{done}" max="{total}"></progress> '
-        '<span class="release-progress__count" data-release-progress-count>'
-        "{text}</span></span>",
-        id=release.pk,
-        status=release.status,
-        url=reverse("admin:captions_release_progress", args=[release.pk]),
-        done=release.images_done + release.pairs_done,
-        total=max(release.images_total + release.pairs_total, 1),
-        text=progress_text(release),
-    )
 
 
 def progress_text(release: Release) -> str:
-    # release_progress.js writes the same text from the progress JSON.
+    # On the page and in the progress JSON, from which release_progress.js shows it.
     if release.status == Release.Status.QUEUED:
         return "waiting for a worker"
     if release.status == Release.Status.BUILDING and release.frozen_at is None:
@@ -67,8 +39,24 @@ def progress_text(release: Release) -> str:
     )
 
 
+def _queue_each(queryset: QuerySet[Release], service: Callable[..., bool]) -> list[int]:
+    """The numbers of the selected releases that `service(release_id=…)` queued."""
+    return [
+        number
+        for release_id, number in queryset.values_list("pk", "number")
+        if service(release_id=release_id)
+    ]
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(str(number) for number in numbers)
+
+
 @admin.register(Release)
-class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
+class ReleaseAdmin(OwnAddPageAdmin, LiveProgressAdmin, ReadOnlyAdmin):
+    add_page = ("admin:captions_release_create", "Create a release")
+    progress_kind = "release"
+    active_statuses = (Release.Status.QUEUED, Release.Status.BUILDING)
     list_display = [
         "release_number",
         "status_badge",
@@ -112,13 +100,7 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         # Before the default URLs, whose "<path:object_id>/" would swallow "create/".
-        own = [
-            path(
-                "create/",
-                self.admin_site.admin_view(self.create_view),
-                name="captions_release_create",
-            ),
-        ]
+        own = [own_path(self, "create/", self.create_view, "create")]
         return own + super().get_urls()
 
     def has_change_permission(
@@ -130,25 +112,8 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
         # never edited.
         return obj is None and admin.ModelAdmin.has_change_permission(self, request)
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict | None = None
-    ) -> HttpResponse:
-        extra_context = {
-            **(extra_context or {}),
-            "may_create_release": is_curator(request.user),
-        }
-        return super().changelist_view(request, extra_context)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        if object_id is None:
-            return redirect("admin:captions_release_create")
-        return super().changeform_view(request, object_id, form_url, extra_context)
+    def may_open_add_page(self, request: HttpRequest) -> bool:
+        return access.may(request.user, access.CURATE)
 
     # --- columns and read-only fields ---------------------------------------------
 
@@ -158,11 +123,17 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, release: Release) -> SafeString:
-        return release_status_badge(release)
+        return self.status_badge_html(release)
 
     @admin.display(description="progress")
     def progress(self, release: Release) -> SafeString:
-        return release_progress_widget(release)
+        """Images copied and pairs written; release_progress.js keeps it live."""
+        return self.progress_bar_html(
+            release,
+            value=release.images_done + release.pairs_done,
+            max_value=max(release.images_total + release.pairs_total, 1),
+            count=progress_text(release),
+        )
 
     @admin.display(description="error")
     def error_text(self, release: Release) -> str:
@@ -171,7 +142,7 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
     @admin.display(description="selected by")
     def filters_text(self, release: Release) -> str:
         try:
-            return releases.release_filters_text(release)
+            return dataset_card.release_filters_text(release)
         except ExportError:
             return str(release.filters)
 
@@ -187,35 +158,30 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
     def files(self, release: Release) -> SafeString | str:
         if release.status != Release.Status.DONE:
             return "Downloadable once the release is done."
-        prefix = releases.release_file_url_prefix(release.number)
+        manifest = release.manifest
         entries = [
-            {"path": releases.MANIFEST, "bytes": release.manifest["manifest_bytes"]},
-            *release.manifest.get("files", []),
+            {"path": dataset_card.MANIFEST, "bytes": manifest["manifest_bytes"]},
+            *manifest.get("files", []),
         ]
-        rows = format_html_join(
-            "",
-            '<li><a href="{}{}">{}</a> <span class="release-quiet">{} bytes</span>'
-            "</li>",
-            ((prefix, e["path"], e["path"], f"{e['bytes']:,}") for e in entries),
-        )
-        images = release.manifest.get("images", {})
-        return format_html(
-            '<ul class="release-files">{}<li>{} images under <code>images/</code> '
-            '<span class="release-quiet">{} bytes</span></li></ul>',
-            rows,
-            f"{images.get('count', 0):,}",
-            f"{images.get('bytes', 0):,}",
+        images = manifest.get("images", {})
+        return render_to_string(
+            "admin/captions/release/files.html",
+            {
+                "prefix": release_files.release_file_url_prefix(release.number),
+                "files": [
+                    {"path": entry["path"], "bytes": f"{entry['bytes']:,}"}
+                    for entry in entries
+                ],
+                "image_count": f"{images.get('count', 0):,}",
+                "image_bytes": f"{images.get('bytes', 0):,}",
+            },
         )
 
     # --- actions ----------------------------------------------------------------------
 
     @admin.action(description="Retry the selected failed releases")
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        retried = [
-            number
-            for release_id, number in queryset.values_list("pk", "number")
-            if releases.release_retry(release_id=release_id)
-        ]
+        retried = _queue_each(queryset, releases.release_retry)
         if retried:
             self.message_user(
                 request, f"Queued again: release(s) {_numbers(retried)}.", messages.INFO
@@ -227,11 +193,7 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
 
     @admin.action(description="Rebuild the selected done releases and check them")
     def rebuild(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        queued = [
-            number
-            for release_id, number in queryset.values_list("pk", "number")
-            if releases.release_queue_rebuild(release_id=release_id)
-        ]
+        queued = _queue_each(queryset, releases.release_queue_rebuild)
         if queued:
             self.message_user(
                 request,
@@ -250,7 +212,7 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
     def progress_json(self, release: Release) -> dict:
         return {
             "status": release.status,
-            "status_label": release.get_status_display(),
+            "count_text": progress_text(release),
             "frozen": release.frozen_at is not None,
             "images_done": release.images_done,
             "images_total": release.images_total,
@@ -260,7 +222,7 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
         }
 
     def create_view(self, request: HttpRequest) -> HttpResponse:
-        if not is_curator(request.user):
+        if not self.may_open_add_page(request):
             raise PermissionDenied
         form = ReleaseCreateForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
@@ -270,7 +232,7 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
                     user=request.user,
                     description=form.cleaned_data["description"],
                 )
-            except (ExportError, releases.ReleaseError) as error:
+            except (ExportError, release_files.ReleaseError) as error:
                 form.add_error(None, str(error))
             else:
                 self.log_addition(request, release, f"Created: {release.filters}")
@@ -280,16 +242,10 @@ class ReleaseAdmin(LiveProgressAdmin, ReadOnlyAdmin):
                     messages.SUCCESS,
                 )
                 return redirect("admin:captions_release_change", release.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Create a release",
-            "opts": self.opts,
-            "form": form,
-            "media": self.media + form.media,
-            "has_view_permission": self.has_view_permission(request),
-        }
-        return TemplateResponse(request, "admin/captions/release/create.html", context)
-
-
-def _numbers(numbers: list[int]) -> str:
-    return ", ".join(str(number) for number in numbers)
+        return form_page(
+            self,
+            request,
+            "admin/captions/release/create.html",
+            title="Create a release",
+            form=form,
+        )

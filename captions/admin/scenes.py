@@ -1,10 +1,8 @@
-"""Admin for scenes and patches: ingest from the browser and watch it run.
+"""Admin for scenes: ingest from the browser and watch it run.
 
-Scenes and patches are written only by the ingest, so their pages are read-only: a
-saved form would write back a stale copy of the counters a worker is updating.
+Scenes are written only by the ingest, so their pages are read-only: a saved form
+would write back a stale copy of the counters a worker is updating.
 """
-
-import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -14,19 +12,17 @@ from django.forms import Script
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
 
+from captions.admin.cells import text_cell
 from captions.admin.forms import SceneIngestForm
 from captions.admin.live_progress import LiveProgressAdmin
-from captions.admin.read_only import ReadOnlyAdmin
+from captions.admin.own_pages import OwnAddPageAdmin, form_page, own_path
+from captions.admin.patches import footprint_text
 from captions.ingest import scenes
-from captions.landcover import CLASS_BY_CODE, REGION_NAMES
-from captions.models import Patch, Scene
+from captions.models import Scene
 
 SHORT_SOURCE_KINDS: dict[str, str] = {
     Scene.SourceKind.GEOTIFF: "GeoTIFF",
@@ -36,101 +32,21 @@ THUMBNAILS_ON_SCENE_PAGE = 8
 REQUEUED_MESSAGE = "Re-queued for ingest"
 
 
-def _footprint_text(record: Scene | Patch) -> str:
-    if None in (record.west, record.south, record.east, record.north):
-        return "—"
-    return (
-        f"lon {record.west:.4f} to {record.east:.4f}, "
-        f"lat {record.south:.4f} to {record.north:.4f}"
-    )
-
-
-def _percent(fraction: float) -> str:
-    return f"{fraction * 100:.1f} %"
-
-
-def _colour(code: int) -> str:
-    land_cover_class = CLASS_BY_CODE.get(code)
-    if land_cover_class is None:
-        return "transparent"
-    return "#{:02x}{:02x}{:02x}".format(*land_cover_class.official_rgb)
-
-
-def _class_rows(entries: list[dict]) -> list[dict]:
-    """A statistics list (DOMAIN.md section 4) as table rows with official colours."""
-    rows = []
-    for entry in entries:
-        land_cover_class = CLASS_BY_CODE.get(entry["code"])
-        rows.append(
-            {
-                "code": entry["code"],
-                "term": entry["name"],
-                "worldcover_name": land_cover_class.worldcover_name
-                if land_cover_class
-                else "",
-                "colour": _colour(entry["code"]),
-                "pixels": f"{entry['pixels']:,}",
-                "percent": _percent(entry["fraction"]),
-            }
-        )
-    return rows
-
-
-def _status_badge(scene: Scene) -> SafeString:
-    return format_html(
-        '<span class="scene-status scene-status--{}" data-scene-badge="{}">{}</span>',
-        scene.status,
-        scene.pk,
-        scene.get_status_display(),
-    )
-
-
-def _progress_widget(scene: Scene) -> SafeString | str:
-    """`<progress>` of patches done; scene_progress.js keeps it live while active."""
-    if scene.status == Scene.Status.FAILED:
-        return "—"  # a failed ingest removes what it had done
-    if scene.patches_total:
-        bar = format_html(
-            '<progress value="{}" max="{}"></progress>',
-            scene.patches_done,
-            scene.patches_total,
-        )
-        count = f"{scene.patches_done} / {scene.patches_total}"
-    else:
-        # Total unknown until a worker opens the files: an indeterminate bar.
-        bar = format_html("<progress></progress>")
-        count = "—"
-    return format_html(
-        '<span class="scene-progress" data-scene-id="{}" data-scene-status="{}" '
-        'data-scene-progress-url="{}">{} '
-        '<span class="scene-progress__count" data-scene-progress-count>{}</span>'
-        "</span>",
-        scene.pk,
-        scene.status,
-        reverse("admin:captions_scene_progress", args=[scene.pk]),
-        bar,
-        count,
-    )
-
-
-def patch_thumbnails(patch: Patch) -> SafeString:
-    """The RGB and land-cover previews of a patch, small, for a list row."""
-    return format_html(
-        '<span class="patch-thumbs">'
-        '<img src="{}" width="64" height="64" alt="RGB preview" loading="lazy">'
-        '<img class="landcover-preview" src="{}" width="64" height="64" '
-        'alt="land-cover preview" loading="lazy"></span>',
-        patch.rgb_preview.url,
-        patch.landcover_preview.url,
-    )
-
-
 def _patches_of_scene_url(scene: Scene) -> str:
     return f"{reverse('admin:captions_patch_changelist')}?scene__id__exact={scene.pk}"
 
 
+def _progress_count(scene: Scene) -> str:
+    if not scene.patches_total:
+        return "—"  # unknown until a worker opens the files
+    return f"{scene.patches_done} / {scene.patches_total}"
+
+
 @admin.register(Scene)
-class SceneAdmin(LiveProgressAdmin):
+class SceneAdmin(OwnAddPageAdmin, LiveProgressAdmin):
+    add_page = ("admin:captions_scene_ingest", "Ingest a scene")
+    progress_kind = "scene"
+    active_statuses = (Scene.Status.QUEUED, Scene.Status.INGESTING)
     list_display = [
         "name",
         "source",
@@ -197,15 +113,13 @@ class SceneAdmin(LiveProgressAdmin):
     def get_urls(self) -> list[URLPattern]:
         # Before the default URLs, whose "<path:object_id>/" would swallow "ingest/".
         own = [
-            path(
-                "ingest/",
-                self.admin_site.admin_view(self.ingest_view),
-                name="captions_scene_ingest",
-            ),
-            path(
+            own_path(self, "ingest/", self.ingest_view, "ingest"),
+            own_path(
+                self,
                 "<path:object_id>/requeue/",
-                self.admin_site.admin_view(require_POST(self.requeue_view)),
-                name="captions_scene_requeue",
+                self.requeue_view,
+                "requeue",
+                post_only=True,
             ),
         ]
         return own + super().get_urls()
@@ -238,7 +152,7 @@ class SceneAdmin(LiveProgressAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, scene: Scene) -> SafeString:
-        return _status_badge(scene)
+        return self.status_badge_html(scene)
 
     @admin.display(description="source", ordering="source_kind")
     def source(self, scene: Scene) -> str:
@@ -246,19 +160,22 @@ class SceneAdmin(LiveProgressAdmin):
 
     @admin.display(description="progress")
     def progress(self, scene: Scene) -> SafeString | str:
-        return _progress_widget(scene)
+        """Patches done; scene_progress.js keeps it live while active."""
+        if scene.status == Scene.Status.FAILED:
+            return "—"  # a failed ingest removes what it had done
+        # Total unknown until a worker opens the files: an indeterminate bar.
+        return self.progress_bar_html(
+            scene,
+            value=scene.patches_done,
+            max_value=scene.patches_total,
+            count=_progress_count(scene),
+        )
 
     @admin.display(description="created / skipped", ordering="patches_created")
     def patch_counts(self, scene: Scene) -> SafeString:
-        created: SafeString | int = scene.patches_created
-        if scene.patches_created:
-            created = format_html(
-                '<a href="{}" title="the patches of this scene">{}</a>',
-                _patches_of_scene_url(scene),
-                scene.patches_created,
-            )
-        return format_html(
-            '<span class="scene-counts">{} / {}</span>', created, scene.patches_skipped
+        return render_to_string(
+            "admin/captions/scene/patch_counts.html",
+            {"scene": scene, "patches_url": _patches_of_scene_url(scene)},
         )
 
     @admin.display(description="created", ordering="created_at")
@@ -267,18 +184,16 @@ class SceneAdmin(LiveProgressAdmin):
 
     @admin.display(description="footprint (lon/lat)")
     def footprint(self, scene: Scene) -> str:
-        return _footprint_text(scene)
+        return footprint_text(scene)
 
     @admin.display(description="footprint")
     def footprint_short(self, scene: Scene) -> SafeString | str:
         if None in (scene.west, scene.south, scene.east, scene.north):
             return "—"
-        return format_html(
-            '<span class="scene-footprint">lon {} … {}<br>lat {} … {}</span>',
-            f"{scene.west:.2f}",
-            f"{scene.east:.2f}",
-            f"{scene.south:.2f}",
-            f"{scene.north:.2f}",
+        return text_cell(
+            f"lon {scene.west:.2f} … {scene.east:.2f}",
+            class_name="scene-footprint",
+            second_line=f"lat {scene.south:.2f} … {scene.north:.2f}",
         )
 
     @admin.display(description="size")
@@ -311,21 +226,8 @@ class SceneAdmin(LiveProgressAdmin):
             },
         )
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        if object_id is None:
-            # Scenes come only from an ingest; the admin index's "Add" lands here.
-            return redirect("admin:captions_scene_ingest")
-        extra_context = {
-            **(extra_context or {}),
-            "may_requeue": self.has_change_permission(request),
-        }
-        return super().changeform_view(request, object_id, form_url, extra_context)
+    def change_page_context(self, request: HttpRequest) -> dict:
+        return {"may_requeue": self.has_change_permission(request)}
 
     # --- actions --------------------------------------------------------------------
 
@@ -333,16 +235,11 @@ class SceneAdmin(LiveProgressAdmin):
         description="Re-queue failed scenes for ingest", permissions=["change"]
     )
     def requeue_failed(self, request: HttpRequest, queryset: QuerySet[Scene]) -> None:
-        with transaction.atomic():
-            requeued = [
-                scene
-                for scene in queryset.only("pk", "name")
-                if scenes.scene_queue_ingest(
-                    scene_id=scene.pk, from_statuses=(Scene.Status.FAILED,)
-                )
-            ]
-        for scene in requeued:
-            self.log_change(request, scene, REQUEUED_MESSAGE)
+        requeued = [
+            scene
+            for scene in queryset.only("pk", "name")
+            if self._requeue(request, scene)
+        ]
         if requeued:
             self.message_user(
                 request,
@@ -356,14 +253,24 @@ class SceneAdmin(LiveProgressAdmin):
                 messages.WARNING,
             )
 
+    def _requeue(self, request: HttpRequest, scene: Scene) -> bool:
+        """Queue a failed scene's ingest again (its task is sent on commit)."""
+        with transaction.atomic():
+            queued = scenes.scene_queue_ingest(
+                scene_id=scene.pk, from_statuses=(Scene.Status.FAILED,)
+            )
+        if queued:
+            self.log_change(request, scene, REQUEUED_MESSAGE)
+        return queued
+
     # --- extra views ------------------------------------------------------------------
 
     def progress_json(self, scene: Scene) -> dict:
         return {
             "status": scene.status,
-            "status_label": scene.get_status_display(),
             "patches_done": scene.patches_done,
             "patches_total": scene.patches_total,
+            "count_text": _progress_count(scene),
             "error": scene.error,
         }
 
@@ -373,12 +280,7 @@ class SceneAdmin(LiveProgressAdmin):
             raise Http404("no such scene")
         if not self.has_change_permission(request):
             raise PermissionDenied
-        with transaction.atomic():
-            queued = scenes.scene_queue_ingest(
-                scene_id=scene.pk, from_statuses=(Scene.Status.FAILED,)
-            )
-        if queued:
-            self.log_change(request, scene, REQUEUED_MESSAGE)
+        if self._requeue(request, scene):
             self.message_user(
                 request, f"Scene “{scene.name}” is queued for ingest.", messages.SUCCESS
             )
@@ -391,32 +293,26 @@ class SceneAdmin(LiveProgressAdmin):
         return redirect("admin:captions_scene_change", scene.pk)
 
     def ingest_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_add_permission(request):
+        if not self.may_open_add_page(request):
             raise PermissionDenied
         form = SceneIngestForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
             scene = self._ingest(request, form)
             if scene is not None:
                 return redirect("admin:captions_scene_change", scene.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Ingest a scene",
-            "opts": self.opts,
-            "form": form,
-            "media": self.media + form.media,
-            "has_view_permission": self.has_view_permission(request),
-        }
-        return TemplateResponse(request, "admin/captions/scene/ingest.html", context)
+        return form_page(
+            self,
+            request,
+            "admin/captions/scene/ingest.html",
+            title="Ingest a scene",
+            form=form,
+        )
 
     def _ingest(self, request: HttpRequest, form: SceneIngestForm) -> Scene | None:
         image_path = form.cleaned_data["image_path"]
         landcover_path = form.cleaned_data["landcover_path"]
         options = form.ingest_options()
         try:
-            # Check first, so that a typo in a path leaves no failed scene behind.
-            scenes.scene_check_pair(
-                image_path=image_path, landcover_path=landcover_path, options=options
-            )
             with transaction.atomic():
                 scene = scenes.scene_create(
                     name=form.scene_name(),
@@ -445,125 +341,3 @@ class SceneAdmin(LiveProgressAdmin):
                 messages.INFO,
             )
         return scene
-
-
-@admin.register(Patch)
-class PatchAdmin(ReadOnlyAdmin):
-    list_display = [
-        "thumbnails",
-        "scene",
-        "window",
-        "split",
-        "invalid_percent",
-        "dominant_class",
-    ]
-    list_display_links = ["thumbnails"]
-    list_filter = ["split", "scene"]
-    list_select_related = ["scene"]
-    search_fields = ["scene__name", "source_name"]
-    list_per_page = 50
-    # The order of the (scene, row_off, col_off) unique index: pages come from an
-    # index scan, not a sort of every patch by its scene's creation time.
-    ordering = ["scene_id", "row_off", "col_off"]
-    # One COUNT of the whole table (163k rows and more) per page view is enough.
-    show_full_result_count = False
-    fieldsets = [
-        (
-            None,
-            {
-                "fields": [
-                    "scene",
-                    ("row_off", "col_off"),
-                    "size",
-                    "footprint",
-                    "split",
-                    "invalid_percent",
-                    "source_name",
-                    "created_at",
-                ]
-            },
-        ),
-        ("Previews", {"fields": ["previews"]}),
-        ("Land-cover statistics", {"fields": ["landcover_statistics"]}),
-        (
-            "Statistics as stored (JSON)",
-            {"fields": ["landcover_json"], "classes": ["collapse"]},
-        ),
-    ]
-    readonly_fields = [
-        "size",
-        "footprint",
-        "invalid_percent",
-        "previews",
-        "landcover_statistics",
-        "landcover_json",
-    ]
-
-    class Media:
-        css = {"all": ["captions/admin.css"]}
-
-    @admin.display(description="previews")
-    def thumbnails(self, patch: Patch) -> SafeString:
-        return patch_thumbnails(patch)
-
-    @admin.display(description="row, col", ordering="row_off")
-    def window(self, patch: Patch) -> str:
-        return f"{patch.row_off}, {patch.col_off}"
-
-    @admin.display(description="invalid", ordering="invalid_fraction")
-    def invalid_percent(self, patch: Patch) -> str:
-        return _percent(patch.invalid_fraction)
-
-    @admin.display(description="dominant class")
-    def dominant_class(self, patch: Patch) -> SafeString | str:
-        overall = patch.landcover.get("overall") or []
-        if not overall:
-            return "—"
-        top = overall[0]
-        return format_html(
-            '<span class="landcover-dominant"><span class="landcover-swatch" '
-            'style="background-color: {}"></span>{} {}</span>',
-            _colour(top["code"]),
-            top["name"],
-            _percent(top["fraction"]),
-        )
-
-    @admin.display(description="size")
-    def size(self, patch: Patch) -> str:
-        return f"{patch.width} × {patch.height} px"
-
-    @admin.display(description="footprint (lon/lat)")
-    def footprint(self, patch: Patch) -> str:
-        return _footprint_text(patch)
-
-    @admin.display(description="previews")
-    def previews(self, patch: Patch) -> SafeString:
-        return render_to_string("admin/captions/patch/previews.html", {"patch": patch})
-
-    @admin.display(description="statistics")
-    def landcover_statistics(self, patch: Patch) -> SafeString:
-        stats = patch.landcover
-        regions = stats.get("regions", {})
-        return render_to_string(
-            "admin/captions/patch/landcover_statistics.html",
-            {
-                "stats": stats,
-                "valid_pixels": f"{stats.get('valid_pixels', 0):,}",
-                "overall": _class_rows(stats.get("overall", [])),
-                "regions": [
-                    {
-                        "name": name,
-                        "label": name.replace("_", " ").capitalize(),
-                        "rows": _class_rows(regions.get(name, [])),
-                    }
-                    for name in REGION_NAMES
-                ],
-            },
-        )
-
-    @admin.display(description="JSON")
-    def landcover_json(self, patch: Patch) -> SafeString:
-        return format_html(
-            '<pre class="landcover-json">{}</pre>',
-            json.dumps(patch.landcover, indent=1),
-        )

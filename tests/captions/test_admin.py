@@ -228,8 +228,10 @@ def test_progress_reports_status_and_counts_as_json(alice_client):
     assert response.json() == {
         "status": "ingesting",
         "status_label": "Ingesting",
+        "active": True,
         "patches_done": 5,
         "patches_total": 12,
+        "count_text": "5 / 12",
         "error": "",
     }
 

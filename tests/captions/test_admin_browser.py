@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
-from captions.generation import jobs
+from captions.generation.options import JobOptions
+from captions.generation.templates import template_get
 from captions.models import GenerationJob, Release, Scene
 
 
@@ -116,9 +117,9 @@ def test_the_job_page_follows_the_workers_and_reloads_once_finished(
     job = GenerationJob.objects.create(
         backend="offline",
         model="offline-1",
-        template=jobs.template_get("chatearthnet-text"),
+        template=template_get("chatearthnet-text"),
         selection={"scene_ids": [], "splits": [], "only_uncaptioned": True},
-        options=jobs.JobOptions().as_json(),
+        options=JobOptions().as_json(),
         status=GenerationJob.Status.RUNNING,
         started_at=timezone.now(),
         total=10,

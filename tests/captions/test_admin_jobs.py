@@ -10,7 +10,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from captions.generation import jobs
+from captions.generation.options import JobOptions
+from captions.generation.runner import job_run_chunk
+from captions.generation.templates import template_get
 from captions.models import (
     Caption,
     GenerationFailure,
@@ -40,7 +42,7 @@ def patches(media_root) -> list[Patch]:
 
 @pytest.fixture
 def text_template() -> PromptTemplate:
-    return jobs.template_get("chatearthnet-text")
+    return template_get("chatearthnet-text")
 
 
 def make_job(template: PromptTemplate, **fields) -> GenerationJob:
@@ -49,7 +51,7 @@ def make_job(template: PromptTemplate, **fields) -> GenerationJob:
         "model": "offline-1",
         "template": template,
         "selection": {"scene_ids": [], "splits": [], "only_uncaptioned": True},
-        "options": jobs.JobOptions().as_json(),
+        "options": JobOptions().as_json(),
         "total": 10,
         **fields,
     }
@@ -123,6 +125,15 @@ def launch_form(prompt_template: PromptTemplate, **fields) -> dict:
         "price_out_per_million": "",
         **fields,
     }
+
+
+def launch_in_chunks_of_two(client, prompt_template, capture_on_commit):
+    """Launch on the launch page; the chunks are queued as the launch commits."""
+    with capture_on_commit(execute=True):
+        return client.post(
+            LAUNCH_URL,
+            {**launch_form(prompt_template, chunk_size="2"), "_launch": "1"},
+        )
 
 
 # --- who may see what -----------------------------------------------------------------
@@ -274,7 +285,7 @@ def test_the_launch_form_offers_ready_scenes_and_sensible_defaults(alice_client)
         assert f'type="checkbox" name="splits" value="{split}"' in html
     assert re.search(r'name="only_uncaptioned"[^>]*checked', html)
     assert 'name="model" value="offline-1"' in html
-    newest = jobs.template_get("chatearthnet-text")
+    newest = template_get("chatearthnet-text")
     assert f'<option value="{newest.pk}" selected>chatearthnet-text v1' in html
     assert 'name="_preview"' in html
     assert 'name="_launch"' in html
@@ -386,7 +397,7 @@ def test_preview_with_prices_given_estimates_the_cost(
 
 
 def test_a_vision_preview_shows_the_land_cover_map_as_an_image(alice_client, patches):
-    vision = jobs.template_get("chatearthnet-vision")
+    vision = template_get("chatearthnet-vision")
     response = alice_client.post(
         LAUNCH_URL, {**launch_form(vision, include_rgb="on"), "_preview": "1"}
     )
@@ -405,11 +416,9 @@ def test_launching_queues_a_job_and_its_chunks_after_commit(
     enqueued_chunks,
     django_capture_on_commit_callbacks,
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        response = alice_client.post(
-            LAUNCH_URL,
-            {**launch_form(text_template, chunk_size="2"), "_launch": "1"},
-        )
+    response = launch_in_chunks_of_two(
+        alice_client, text_template, django_capture_on_commit_callbacks
+    )
     job = GenerationJob.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse(
@@ -505,16 +514,14 @@ def test_the_queued_chunks_run_the_job_to_finished_and_its_page_says_so(
     enqueued_chunks,
     django_capture_on_commit_callbacks,
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        response = alice_client.post(
-            LAUNCH_URL,
-            {**launch_form(text_template, chunk_size="2"), "_launch": "1"},
-        )
+    response = launch_in_chunks_of_two(
+        alice_client, text_template, django_capture_on_commit_callbacks
+    )
     page = response["Location"]
     assert "job-status--queued" in alice_client.get(page).content.decode()
 
     for job_id, index in enqueued_chunks:  # what the workers do with the messages
-        jobs.job_run_chunk(job_id=job_id, index=index)
+        job_run_chunk(job_id=job_id, index=index)
 
     job = GenerationJob.objects.get()
     assert (job.status, job.done, job.failed, job.total) == ("finished", 3, 0, 3)
@@ -694,12 +701,32 @@ def test_a_failed_job_shows_its_error_prominently(alice_client, text_template):
     assert "auth: Incorrect API key provided" in html
 
 
-def test_progress_reports_the_job_summary_as_json(alice_client, job):
+def test_progress_reports_the_job_summary_and_the_texts_of_its_page_as_json(
+    alice_client, job
+):
     response = alice_client.get(
         reverse("admin:captions_generationjob_progress", args=[job.pk])
     )
     summary = response.json()
-    assert summary == job_summary(job) | {"created_at": summary["created_at"]}
+    page_texts = {
+        "status_label": "Running",
+        "active": True,
+        # What job_progress.js writes into the page: formatted here, as on the page.
+        "texts": {
+            "done": "4",
+            "failed": "0",
+            "total": "10",
+            "rate": "—",
+            "eta": "—",
+            "tokens_in": "0",
+            "tokens_out": "0",
+            "actual_cost": "unknown price",
+        },
+        "bars": {"done": "40.00", "failed": "0.00"},
+    }
+    assert summary == job_summary(job) | page_texts | {
+        "created_at": summary["created_at"]
+    }
     for key in ("status", "done", "failed", "total", "rate_per_s", "eta_s"):
         assert key in summary
     for key in ("tokens_in", "tokens_out", "estimated_cost", "actual_cost"):
@@ -779,7 +806,8 @@ def test_job_list_queries_do_not_grow_with_jobs(
 
 
 def test_the_template_list_always_shows_the_builtin_templates(alice_client):
-    assert not PromptTemplate.objects.exists()
+    # Written by the data migration 0008, not by this page.
+    assert PromptTemplate.objects.filter(is_builtin=True).count() == 2
     html = alice_client.get(
         reverse("admin:captions_prompttemplate_changelist")
     ).content.decode()
@@ -961,3 +989,44 @@ def test_a_remote_image_in_stored_messages_is_not_fetched(alice_client, patches,
     ).content.decode()
     assert 'src="https://x.test/a.png"' not in html
     assert "[image: https://x.test/a.png]" in html
+
+
+# --- what users and the LLM wrote -----------------------------------------------------
+
+MARKUP = '<img src=x onerror="alert(1)">'
+ESCAPED = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+
+
+def test_what_an_llm_or_a_user_wrote_is_escaped_on_every_page_that_shows_it(
+    alice_client, patches, job
+):
+    caption = make_caption(
+        patches[0],
+        job,
+        text=f"Tree cover {MARKUP}",
+        generated_text=f"Water {MARKUP}",
+        checks=[{"check": "colour_word", "message": MARKUP, "span": [0, 4]}],
+        failed_checks=1,
+        parameters={"note": MARKUP},
+        messages=[{"role": "user", "content": MARKUP}],
+    )
+    GenerationFailure.objects.create(
+        job=job, patch=patches[1], reason="bad_json", message=MARKUP
+    )
+    template = PromptTemplate.objects.create(
+        name="markup", version=1, kind="text", system_template=MARKUP,
+        user_template=MARKUP, parameters={"note": MARKUP},
+    )  # fmt: skip
+    pages = {
+        "caption list": reverse("admin:captions_caption_changelist"),
+        "caption page": reverse("admin:captions_caption_change", args=[caption.pk]),
+        "job page": reverse("admin:captions_generationjob_change", args=[job.pk]),
+        "failure list": reverse("admin:captions_generationfailure_changelist"),
+        "template page": reverse(
+            "admin:captions_prompttemplate_change", args=[template.pk]
+        ),
+    }
+    for name, url in pages.items():
+        html = alice_client.get(url).content.decode()
+        assert "<img src=x" not in html, name
+        assert ESCAPED in html, name

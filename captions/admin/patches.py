@@ -1,0 +1,156 @@
+"""Admin for patches: what an ingest cut from a scene, read-only, with its previews and
+land-cover statistics."""
+
+import json
+
+from django.contrib import admin
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+
+from captions.admin.cells import patch_thumbnails, preformatted_cell
+from captions.admin.read_only import ReadOnlyAdmin
+from captions.landcover import CLASS_BY_CODE, REGION_NAMES
+from captions.models import Patch, Scene
+
+
+def footprint_text(record: Scene | Patch) -> str:
+    if None in (record.west, record.south, record.east, record.north):
+        return "—"
+    return (
+        f"lon {record.west:.4f} to {record.east:.4f}, "
+        f"lat {record.south:.4f} to {record.north:.4f}"
+    )
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.1f} %"
+
+
+def _class_row(entry: dict) -> dict:
+    """A class of a statistics list (DOMAIN.md section 4) as a table row, with its
+    official colour."""
+    land_cover_class = CLASS_BY_CODE.get(entry["code"])
+    return {
+        "code": entry["code"],
+        "term": entry["name"],
+        "worldcover_name": land_cover_class.worldcover_name if land_cover_class else "",
+        "colour": land_cover_class.hex_colour if land_cover_class else "transparent",
+        "pixels": f"{entry['pixels']:,}",
+        "percent": _percent(entry["fraction"]),
+    }
+
+
+@admin.register(Patch)
+class PatchAdmin(ReadOnlyAdmin):
+    list_display = [
+        "thumbnails",
+        "scene",
+        "window",
+        "split",
+        "invalid_percent",
+        "dominant_class",
+    ]
+    list_display_links = ["thumbnails"]
+    list_filter = ["split", "scene"]
+    list_select_related = ["scene"]
+    search_fields = ["scene__name", "source_name"]
+    list_per_page = 50
+    # The order of the (scene, row_off, col_off) unique index: pages come from an
+    # index scan, not a sort of every patch by its scene's creation time.
+    ordering = ["scene_id", "row_off", "col_off"]
+    # One COUNT of the whole table (163k rows and more) per page view is enough.
+    show_full_result_count = False
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "scene",
+                    ("row_off", "col_off"),
+                    "size",
+                    "footprint",
+                    "split",
+                    "invalid_percent",
+                    "source_name",
+                    "created_at",
+                ]
+            },
+        ),
+        ("Previews", {"fields": ["previews"]}),
+        ("Land-cover statistics", {"fields": ["landcover_statistics"]}),
+        (
+            "Statistics as stored (JSON)",
+            {"fields": ["landcover_json"], "classes": ["collapse"]},
+        ),
+    ]
+    readonly_fields = [
+        "size",
+        "footprint",
+        "invalid_percent",
+        "previews",
+        "landcover_statistics",
+        "landcover_json",
+    ]
+
+    class Media:
+        css = {"all": ["captions/admin.css"]}
+
+    @admin.display(description="previews")
+    def thumbnails(self, patch: Patch) -> SafeString:
+        return patch_thumbnails(patch)
+
+    @admin.display(description="row, col", ordering="row_off")
+    def window(self, patch: Patch) -> str:
+        return f"{patch.row_off}, {patch.col_off}"
+
+    @admin.display(description="invalid", ordering="invalid_fraction")
+    def invalid_percent(self, patch: Patch) -> str:
+        return _percent(patch.invalid_fraction)
+
+    @admin.display(description="dominant class")
+    def dominant_class(self, patch: Patch) -> SafeString | str:
+        overall = patch.landcover.get("overall") or []
+        if not overall:
+            return "—"
+        return render_to_string(
+            "admin/captions/patch/dominant_class.html", {"row": _class_row(overall[0])}
+        )
+
+    @admin.display(description="size")
+    def size(self, patch: Patch) -> str:
+        return f"{patch.width} × {patch.height} px"
+
+    @admin.display(description="footprint (lon/lat)")
+    def footprint(self, patch: Patch) -> str:
+        return footprint_text(patch)
+
+    @admin.display(description="previews")
+    def previews(self, patch: Patch) -> SafeString:
+        return render_to_string("admin/captions/patch/previews.html", {"patch": patch})
+
+    @admin.display(description="statistics")
+    def landcover_statistics(self, patch: Patch) -> SafeString:
+        stats = patch.landcover
+        regions = stats.get("regions", {})
+        return render_to_string(
+            "admin/captions/patch/landcover_statistics.html",
+            {
+                "stats": stats,
+                "valid_pixels": f"{stats.get('valid_pixels', 0):,}",
+                "overall": [_class_row(entry) for entry in stats.get("overall", [])],
+                "regions": [
+                    {
+                        "name": name,
+                        "label": name.replace("_", " ").capitalize(),
+                        "rows": [_class_row(entry) for entry in regions.get(name, [])],
+                    }
+                    for name in REGION_NAMES
+                ],
+            },
+        )
+
+    @admin.display(description="JSON")
+    def landcover_json(self, patch: Patch) -> SafeString:
+        return preformatted_cell(
+            json.dumps(patch.landcover, indent=1), class_name="landcover-json"
+        )
