@@ -59,25 +59,31 @@ demo: migrate
 		echo; \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-# Lint, types, then the suite twice: on PostgreSQL + Redis when they answer (they must
-# under CI=true), and on the zero-setup default (SQLite + file-system broker).
+# Lint, types, then the suite: all of it on PostgreSQL + Redis when they answer (they
+# must under CI=true), then on the zero-setup default (SQLite + file-system broker)
+# the tests that touch what differs there (tests/selection.py). Without the services,
+# the whole suite runs on the default.
 test: lint chromium
-	@$(BIN)/python .ci/services.py check || { [ "$$CI" = "true" ] && { echo "CI=true: PostgreSQL and Redis must answer on 127.0.0.1" >&2; exit 1; }; echo "PostgreSQL/Redis not answering: running the default configuration only"; }
-	@if $(BIN)/python .ci/services.py check >/dev/null 2>&1; then $(MAKE) --no-print-directory pytest-services; fi
-	$(MAKE) --no-print-directory pytest-default
+	@$(BIN)/python .ci/services.py check || { [ "$$CI" = "true" ] && { echo "CI=true: PostgreSQL and Redis must answer on 127.0.0.1" >&2; exit 1; }; echo "PostgreSQL/Redis not answering: running the whole suite on the default configuration"; }
+	@if $(BIN)/python .ci/services.py check >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory pytest-services && $(MAKE) --no-print-directory pytest-default; \
+	else $(MAKE) --no-print-directory pytest-default DEFAULT_SELECTION=; fi
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 
 pytest-services:
 	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_TEST_URL) VAR_DIR=var/test-services \
 		$(BIN)/pytest -q -p no:cacheprovider
 
+# `make pytest-default DEFAULT_SELECTION=` runs the whole suite there.
+DEFAULT_SELECTION ?= -m default_config
 pytest-default:
 	env -u DATABASE_URL -u CELERY_BROKER_URL VAR_DIR=var/test-default \
-		$(BIN)/pytest -q -p no:cacheprovider
+		$(BIN)/pytest -q -p no:cacheprovider $(DEFAULT_SELECTION)
 
 worker: migrate
 	$(BIN)/celery -A chatearthnet_site worker --loglevel=INFO

@@ -1,3 +1,4 @@
+import importlib
 import os
 import shutil
 import signal
@@ -8,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from celery.exceptions import Retry
+from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
@@ -16,6 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, sync_playwright
 from captions import tasks
 from tests.api_data import make_api_world
 from tests.captions.export_data import ExportWorld, make_export_world
+from tests.selection import mark_default_config
 from tests.verification.conftest import make_user
 from verification.roles import ANNOTATOR, CONSUMER, CURATOR
 
@@ -31,6 +35,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the marks added here
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    mark_default_config(config, items)
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path: Path) -> Path:
     """Every test writes previews into its own folder."""
@@ -42,6 +53,24 @@ def media_root(settings, tmp_path: Path) -> Path:
 def empty_cache() -> None:
     """API throttles count in the cache: no test inherits another's requests."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def builtin_prompt_templates(request: pytest.FixtureRequest) -> None:
+    """The rows a data migration wrote (the built-in prompt templates) are gone once
+    a transactional test (a real worker, a live server) has flushed the tables: the
+    next one gets them back, as a migrated database has them."""
+    marker = request.node.get_closest_marker("django_db")
+    if not (
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+        or (marker is not None and marker.kwargs.get("transaction"))
+    ):
+        return
+    request.getfixturevalue("transactional_db")
+    migration = importlib.import_module(
+        "captions.migrations.0008_builtin_prompt_templates"
+    )
+    migration.create_builtin_templates(django_apps)
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +137,10 @@ def start_worker(transactional_db, media_root: Path, tmp_path: Path) -> Iterator
         return process
 
     yield start
+    # The file-system transport polls, so a clean stop takes seconds; it holds no
+    # unacknowledged message that a clean stop would give back, as Redis does.
     for process in processes:
-        stop_worker(process)
+        stop_worker(process, kill=not uses_redis_broker())
 
 
 def stop_worker(process: subprocess.Popen, *, kill: bool = False) -> None:
@@ -154,9 +185,13 @@ def wait_for(
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """Chromium for the whole session; a test that uses it is skipped without one."""
+    """Chromium for the whole session. Without it a test that uses it is skipped, or
+    fails under CI=true, where a missing browser is a broken machine."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian's chromium is not at {CHROMIUM}")
+        message = f"Debian's chromium is not at {CHROMIUM}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: the browser tests need it)")
+        pytest.skip(message)
     # Playwright's sync API runs an event loop in this thread; Django's ORM calls in
     # the test bodies would otherwise be refused as "called from an async context".
     allowed_before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -196,10 +231,11 @@ def new_context(
 # --- REST API personas and data (tests/api_data.py) ----------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fast_passwords(settings) -> None:
-    """A deliberately slow password hash costs 0.6 s a user; the API tests make
-    three users in each of a hundred tests and check no password's strength."""
+    """The deliberately slow password hash costs 0.6 s a user, and no test checks a
+    password's strength: a test that makes users (twenty, to claim from many
+    threads) or logs in would otherwise spend most of its time hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
@@ -264,3 +300,15 @@ def releases_root(settings, tmp_path: Path) -> Path:
 def export_world(media_root: Path, annotator, curator) -> ExportWorld:
     """Verified, pending and rejected captions (tests/captions/export_data.py)."""
     return make_export_world(media_root, annotator=annotator, curator=curator)
+
+
+def retries_recorded(task, monkeypatch) -> list[dict]:
+    """The retries `task` asks for, instead of Celery scheduling them."""
+    asked: list[dict] = []
+
+    def retry(**options):
+        asked.append(options)
+        return Retry()
+
+    monkeypatch.setattr(task, "retry", retry)
+    return asked
