@@ -73,46 +73,52 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def annotator(
-    port: int, session_key: str, items: int, think_s: float, out: dict
-) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    cookies = {"sessionid": session_key}
+class Browser:
+    """One annotator's connection, keeping its session and CSRF cookies."""
 
-    def request(method: str, path: str, body: bytes | None = None, headers=None):
+    def __init__(self, port: int, session_key: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookies = {"sessionid": session_key}
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers=None):
         all_headers = {
-            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
             **(headers or {}),
         }
-        connection.request(method, path, body=body, headers=all_headers)
-        response = connection.getresponse()
+        self.connection.request(method, path, body=body, headers=all_headers)
+        response = self.connection.getresponse()
         payload = response.read()
         for header in response.headers.get_all("Set-Cookie") or []:
             match = re.match(r"(csrftoken|sessionid)=([^;]+)", header)
             if match:
-                cookies[match.group(1)] = match.group(2)
+                self.cookies[match.group(1)] = match.group(2)
         return response, payload
 
-    def server_ms(response) -> float:
-        timing = re.search(r"dur=([\d.]+)", response.headers.get("Server-Timing", ""))
-        assert timing, "no Server-Timing header"
-        return float(timing.group(1))
 
+def server_ms(response) -> float:
+    timing = re.search(r"dur=([\d.]+)", response.headers.get("Server-Timing", ""))
+    assert timing, "no Server-Timing header"
+    return float(timing.group(1))
+
+
+def annotator(
+    port: int, session_key: str, items: int, think_s: float, out: dict
+) -> None:
+    browser = Browser(port, session_key)
     for item in range(items):
         started = time.perf_counter()
-        response, _ = request("GET", "/review/next/")
-        location = response.headers["Location"]
-        caption_id = int(location.split("/")[2])
-        page, html = request("GET", f"/review/{caption_id}/")
+        response, _ = browser.request("GET", "/review/next/")
+        caption_id = int(response.headers["Location"].split("/")[2])
+        page, html = browser.request("GET", f"/review/{caption_id}/")
         claimed = time.perf_counter()
         assert page.status == 200, page.status
         version = int(re.search(rb'"version": (\d+)', html).group(1))  # type: ignore[union-attr]
         before = time.perf_counter()
-        answer, _ = request(
+        answer, _ = browser.request(
             "POST", f"/review/{caption_id}/action/",
             body=json.dumps({"action": "approve", "version": version}).encode(),
             headers={"Content-Type": "application/json",
-                     "X-CSRFToken": cookies.get("csrftoken", "")},
+                     "X-CSRFToken": browser.cookies.get("csrftoken", "")},
         )  # fmt: skip
         done = time.perf_counter()
         assert answer.status == 200, answer.status
@@ -130,7 +136,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/bench_review"
@@ -140,11 +146,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--think-s", type=float, default=1.0)
     parser.add_argument("--server-processes", type=int, default=4)
-    args = parser.parse_args(argv)
-    reset_postgres(args.database_url)
-    env = {
+    return parser.parse_args(argv)
+
+
+def _server_environment(database_url: str) -> dict:
+    return {
         **os.environ,
-        "DATABASE_URL": args.database_url,
+        "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
         "DEBUG": "0",
         "SECRET_KEY": "benchmark-only-key",
@@ -153,6 +161,43 @@ def main(argv: list[str] | None = None) -> dict:
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "ERROR",
     }
+
+
+def _wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
+def _annotate(
+    port: int, keys: list[str], args: argparse.Namespace
+) -> tuple[dict, float]:
+    """Every annotator at once, each in a thread; the timings and the wall time."""
+    out: dict = {
+        "claim_ms": [], "approve_ms": [], "ids": [],
+        "claim_server_ms": [], "approve_server_ms": [],
+    }  # fmt: skip
+    per = args.claims // args.annotators
+    threads = [
+        threading.Thread(target=annotator, args=(port, key, per, args.think_s, out))
+        for key in keys
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _arguments(argv)
+    reset_postgres(args.database_url)
+    env = _server_environment(args.database_url)
     keys = json.loads(
         subprocess.run(
             [sys.executable, "-c", SETUP, str(args.captions), str(args.annotators)],
@@ -167,48 +212,29 @@ def main(argv: list[str] | None = None) -> dict:
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        out: dict = {
-            "claim_ms": [], "approve_ms": [], "ids": [],
-            "claim_server_ms": [], "approve_server_ms": [],
-        }  # fmt: skip
-        per = args.claims // args.annotators
-        threads = [
-            threading.Thread(target=annotator, args=(port, key, per, args.think_s, out))
-            for key in keys
-        ]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
+        _wait_for_port(port)
+        out, seconds = _annotate(port, keys, args)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    duplicates = sum(1 for n in Counter(out["ids"]).values() if n > 1)
     return {
         "captions": args.captions,
         "annotators": args.annotators,
         "server_processes": args.server_processes,
         "think_s": args.think_s,
         "claims": len(out["ids"]),
-        "duplicates": duplicates,
+        "duplicates": sum(1 for n in Counter(out["ids"]).values() if n > 1),
         "seconds": seconds,
-        "claim_page_p50_ms": percentile(out["claim_ms"], 0.5),
-        "claim_page_p95_ms": percentile(out["claim_ms"], 0.95),
-        "approve_p50_ms": percentile(out["approve_ms"], 0.5),
-        "approve_p95_ms": percentile(out["approve_ms"], 0.95),
-        "server_claim_page_p50_ms": percentile(out["claim_server_ms"], 0.5),
-        "server_claim_page_p95_ms": percentile(out["claim_server_ms"], 0.95),
-        "server_approve_p50_ms": percentile(out["approve_server_ms"], 0.5),
-        "server_approve_p95_ms": percentile(out["approve_server_ms"], 0.95),
+        **{
+            f"{name}_{q}_ms": percentile(out[key], level)
+            for name, key in (
+                ("claim_page", "claim_ms"),
+                ("approve", "approve_ms"),
+                ("server_claim_page", "claim_server_ms"),
+                ("server_approve", "approve_server_ms"),
+            )
+            for q, level in (("p50", 0.5), ("p95", 0.95))
+        },
     }
 
 
