@@ -17,8 +17,7 @@ from captions.generation.options import (
     endpoint_names,
     model_or_default,
 )
-from captions.generation.prompts import PromptSpec, validate_spec
-from captions.generation.templates import DEFAULT_TEMPLATE_NAME
+from captions.generation.templates import DEFAULT_TEMPLATE_NAME, template_check_edit
 from captions.ingest import scenes
 from captions.ingest.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 from captions.llm.registry import BACKENDS
@@ -322,17 +321,13 @@ class TemplateNewVersionForm(forms.Form):
                 "Nothing changed: the new version would be a copy of this one."
             )
         try:
-            validate_spec(
-                PromptSpec(
-                    name=self.template.name,
-                    version=self.template.version + 1,
-                    kind=self.template.kind,  # type: ignore[arg-type]
-                    system_template=self.cleaned_data["system_template"],
-                    user_template=self.cleaned_data["user_template"],
-                    parameters=self.cleaned_data["parameters"],
-                )
+            template_check_edit(
+                template=self.template,
+                system_template=self.cleaned_data["system_template"],
+                user_template=self.cleaned_data["user_template"],
+                parameters=self.cleaned_data["parameters"],
             )
-        except ValueError as error:
+        except GenerationError as error:
             raise forms.ValidationError(str(error)) from None
         return cleaned
 

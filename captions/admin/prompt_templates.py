@@ -20,7 +20,10 @@ from captions.admin.forms import TemplateNewVersionForm
 from captions.admin.own_pages import ChangePageContextAdmin, form_page, own_path
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.generation.prompts import PLACEHOLDERS
-from captions.generation.templates import template_new_version
+from captions.generation.templates import (
+    template_new_version,
+    template_next_version,
+)
 from captions.models import PromptTemplate
 
 
@@ -118,7 +121,7 @@ class PromptTemplateAdmin(ChangePageContextAdmin, ReadOnlyAdmin):
             title=f"New version of {template}",
             form=form,
             original=template,
-            next_version=_next_version(template),
+            next_version=template_next_version(template.name),
             placeholders=sorted(PLACEHOLDERS),
             template_url=reverse(
                 "admin:captions_prompttemplate_change", args=[template.pk]
@@ -143,13 +146,3 @@ class PromptTemplateAdmin(ChangePageContextAdmin, ReadOnlyAdmin):
             request, f"Saved as {created}; {template} is unchanged.", messages.SUCCESS
         )
         return created
-
-
-def _next_version(template: PromptTemplate) -> int:
-    latest = (
-        PromptTemplate.objects.filter(name=template.name)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
-    return (latest or template.version) + 1

@@ -34,11 +34,17 @@ def template_get(reference: str) -> PromptTemplate:
     return template
 
 
-def template_new_version(
+def template_next_version(name: str) -> int:
+    """The version a new edit of template `name` gets: one past its newest."""
+    latest = PromptTemplate.objects.filter(name=name).aggregate(last=Max("version"))
+    return (latest["last"] or 0) + 1
+
+
+def template_check_edit(
     *, template: PromptTemplate, system_template: str, user_template: str,
-    parameters: dict, user=None,
-) -> PromptTemplate:  # fmt: skip
-    """Save an edited template as the next version; the old one stays as it was."""
+    parameters: dict,
+) -> None:  # fmt: skip
+    """`GenerationError` if the edit would not make a valid template."""
     spec = PromptSpec(
         name=template.name, version=template.version + 1, kind=template.kind,  # type: ignore[arg-type]
         system_template=system_template, user_template=user_template,
@@ -48,14 +54,22 @@ def template_new_version(
         validate_spec(spec)
     except ValueError as error:
         raise GenerationError(str(error)) from None
-    latest = PromptTemplate.objects.filter(name=template.name).aggregate(
-        last=Max("version")
-    )["last"]
+
+
+def template_new_version(
+    *, template: PromptTemplate, system_template: str, user_template: str,
+    parameters: dict, user=None,
+) -> PromptTemplate:  # fmt: skip
+    """Save an edited template as the next version; the old one stays as it was."""
+    template_check_edit(
+        template=template, system_template=system_template,
+        user_template=user_template, parameters=parameters,
+    )  # fmt: skip
     try:
         with transaction.atomic():
             return PromptTemplate.objects.create(
                 name=template.name,
-                version=(latest or 0) + 1,
+                version=template_next_version(template.name),
                 kind=template.kind,
                 system_template=system_template,
                 user_template=user_template,
