@@ -27,7 +27,7 @@ function classMatcher() {
 const matcher = classMatcher();
 
 function presentClasses() {
-  // What the checks call present: at least min_pixels pixels (captions/checks.py).
+  // What the checks call present: at least min_pixels pixels (captions/generation/checks.py).
   const present = new Map();
   for (const entry of caption.landcover?.overall ?? []) {
     if (entry.pixels >= vocabulary.min_pixels) {
