@@ -173,6 +173,12 @@ class JobLaunchForm(forms.Form):
         queryset=PromptTemplate.objects.order_by("name", "-version"),
         empty_label=None,
     )
+    model_reads_images = forms.BooleanField(
+        required=False,
+        label="The model reads images",
+        help_text="Vision templates with a model the product does not know: confirm "
+        "that it reads images.",
+    )
     include_rgb = forms.BooleanField(
         required=False,
         label="Include RGB",
@@ -273,6 +279,7 @@ class JobLaunchForm(forms.Form):
             price_out_per_million=data["price_out_per_million"],
             include_rgb=data["include_rgb"],
             chunk_size=data["chunk_size"],
+            model_reads_images=data["model_reads_images"],
         )
 
 

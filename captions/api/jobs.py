@@ -149,6 +149,11 @@ class LaunchInputSerializer(StrictInputSerializer):
         help_text="Template name (its newest version) or name:version.",
     )
     include_rgb = serializers.BooleanField(default=False)
+    model_reads_images = serializers.BooleanField(
+        default=False,
+        help_text="Vision templates with a model not in the product's table: confirm "
+        "that it reads images.",
+    )
     in_flight_per_worker = serializers.IntegerField(
         min_value=1, max_value=10_000, default=DEFAULT_IN_FLIGHT
     )
@@ -217,6 +222,7 @@ def _service_arguments(values: dict) -> dict:
             price_out_per_million=values.get("price_out_per_million"),
             include_rgb=values["include_rgb"],
             chunk_size=values["chunk_size"],
+            model_reads_images=values["model_reads_images"],
         ),
     }
 

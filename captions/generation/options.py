@@ -17,14 +17,26 @@ DEFAULT_MODELS = {"offline": "offline-1", "openai": "gpt-3.5-turbo"}
 DEFAULT_CHUNK_SIZE = 256
 DEFAULT_IN_FLIGHT = 32
 
-# USD per million tokens (input, output); a job can override both.
+
+@dataclass(frozen=True)
+class ModelInfo:
+    price_in: float  # USD per million input tokens (a job can override it)
+    price_out: float  # USD per million output tokens
+    reads_images: bool  # may be given a vision template (the map as an image)
+
+
+# The models the product knows. gpt-3.5-turbo, ChatEarthNet's model, reads text only.
+# The offline writer reads the statistics whatever the template, so it takes both.
+KNOWN_MODELS = {
+    "gpt-3.5-turbo": ModelInfo(0.50, 1.50, reads_images=False),
+    "gpt-4o-mini": ModelInfo(0.15, 0.60, reads_images=True),
+    "gpt-4o": ModelInfo(2.50, 10.00, reads_images=True),
+    "gpt-4.1-mini": ModelInfo(0.40, 1.60, reads_images=True),
+    "gpt-4.1": ModelInfo(2.00, 8.00, reads_images=True),
+    "offline-1": ModelInfo(0.0, 0.0, reads_images=True),
+}
 KNOWN_PRICES = {
-    "gpt-3.5-turbo": (0.50, 1.50),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1": (2.00, 8.00),
-    "offline-1": (0.0, 0.0),
+    name: (info.price_in, info.price_out) for name, info in KNOWN_MODELS.items()
 }
 
 
@@ -64,6 +76,8 @@ class JobOptions:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     timeout_s: float = 60.0
     max_retries: int = 4
+    # The launcher's word that a model missing from KNOWN_MODELS reads images.
+    model_reads_images: bool = False
 
     def as_json(self) -> dict:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
@@ -73,6 +87,32 @@ class JobOptions:
         """A job's stored options; keys this version does not know are left out."""
         known = cls.__dataclass_fields__
         return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def check_model_for_template(
+    model: str, template_kind: str, options: JobOptions
+) -> None:
+    """A vision template sends the land-cover map as an image: refuse a model known
+    to read text only, and one not in KNOWN_MODELS unless the launcher confirms it
+    reads images (`model_reads_images`); a text template takes any model."""
+    if template_kind != "vision":
+        return
+    known = KNOWN_MODELS.get(model)
+    readers = ", ".join(
+        name for name, info in KNOWN_MODELS.items() if info.reads_images
+    )
+    if known is not None and not known.reads_images:
+        raise GenerationError(
+            f"{model} reads text only, and a vision template sends the land-cover map "
+            f"as an image: choose a model that reads images ({readers}) or a text "
+            "template"
+        )
+    if known is None and not options.model_reads_images:
+        raise GenerationError(
+            f"whether {model!r} reads images is not known, and a vision template sends "
+            "the land-cover map as one: confirm that it does (model_reads_images), or "
+            f"choose one known to ({readers})"
+        )
 
 
 def prices(model: str, options: JobOptions) -> tuple[float, float] | None:

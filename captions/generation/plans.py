@@ -12,6 +12,7 @@ from captions.generation.options import (
     GenerationError,
     JobOptions,
     Selection,
+    check_model_for_template,
     launch_endpoint,
     prices,
 )
@@ -65,6 +66,7 @@ def job_plan(
     """
     _check_launch(backend=backend, model=model, options=options, endpoint=endpoint)
     prompt_template = template_get(template)
+    check_model_for_template(model, prompt_template.kind, options)
     patches = selected_patches(selection)
     count = patches.count()
     if count == 0:

@@ -51,6 +51,12 @@ class Command(BaseCommand):
         parser.add_argument("--rpm", type=int, help="Requests per minute, all workers")
         parser.add_argument("--tpm", type=int, help="Tokens per minute, all workers")
         parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+        parser.add_argument(
+            "--model-reads-images",
+            action="store_true",
+            help="Vision templates with a model the product does not know: confirm "
+            "that it reads images",
+        )
         self._add_output_arguments(parser)
 
     def _add_model_arguments(self, parser: CommandParser) -> None:
@@ -132,6 +138,7 @@ class Command(BaseCommand):
                 requests_per_minute=options["rpm"],
                 tokens_per_minute=options["tpm"],
                 chunk_size=options["chunk_size"],
+                model_reads_images=options["model_reads_images"],
             ),
         )
 
