@@ -33,6 +33,7 @@ from captions.generation.vocabulary import (
     REGION_LABELS,
     SIZE_NOUNS,
     VISION_FORBIDDEN_WORDS,
+    exact_shares,
     percent,
     size_phrase,
     with_article,
@@ -174,7 +175,7 @@ def _region_lines(landcover: dict) -> tuple[list[str], list[str]]:
     region_lines, percentage_lines = [], []
     for name in REGION_NAMES:
         label = REGION_LABELS[name]
-        entries = mentionable(landcover["regions"][name])
+        entries = mentionable(exact_shares(landcover["regions"][name]))
         if not entries:
             region_lines.append(
                 f"- {label}: no class with at least {MIN_PIXELS} pixels"
@@ -184,7 +185,7 @@ def _region_lines(landcover: dict) -> tuple[list[str], list[str]]:
             )
             continue
         items = [
-            f"{with_article(size_phrase(e['fraction']))} {next(nouns)} of {e['name']}"
+            f"{with_article(size_phrase(e['share']))} {next(nouns)} of {e['name']}"
             for e in entries[:3]
         ]
         region_lines.append(f"- {label}: {', '.join(items)}")

@@ -17,6 +17,7 @@ from captions.generation.vocabulary import (
     SIZE_LEVEL_OF_WORD,
     SIZE_NOUNS_READ,
     SIZE_PHRASES,
+    exact_shares,
     percent,
     size_level,
 )
@@ -82,7 +83,7 @@ def region_contradictions(
         region = _single_region(sentence_regions, sentence_words)
         if region is None or region not in regions:
             continue
-        entries = {e["code"]: e for e in mentionable(regions[region])}
+        entries = {e["code"]: e for e in mentionable(exact_shares(regions[region]))}
         for mention in sentence_mentions:
             if mention.code not in present:
                 continue
@@ -174,7 +175,7 @@ def _size_mismatch(
 ) -> Contradiction | None:
     """A size word before the class ("a large portion of crop") more than one level
     away from the class's size level in the region."""
-    real = size_level(entry["fraction"])
+    real = size_level(entry["share"])
     sized = _SIZE_BEFORE_RE.search(text[window : mention.start])
     if sized is None:
         return None
@@ -199,7 +200,7 @@ def _dominance_mismatch(
     largest in the region nor within one level of large."""
     entry = entries[mention.code]
     largest = max(e["pixels"] for e in entries.values())
-    if entry["pixels"] == largest or _LARGE - size_level(entry["fraction"]) <= 1:
+    if entry["pixels"] == largest or _LARGE - size_level(entry["share"]) <= 1:
         return None
     dominated = _DOMINATED_BY_RE.search(text[window : mention.start])
     if dominated is not None:

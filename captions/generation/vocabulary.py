@@ -160,7 +160,7 @@ SIZE_PHRASES: tuple[str, ...] = tuple(words[0] for words in SIZE_WORDS)
 SIZE_LEVEL_OF_WORD: dict[str, int] = {
     word: level for level, words in enumerate(SIZE_WORDS) for word in words
 }
-# DOMAIN.md 4: the size phrase of p = round(fraction * 100), by lower bound of p.
+# DOMAIN.md 4: the size phrase of p = recipe_percent(share), by lower bound of p.
 _SIZE_LOWER_BOUNDS = (0, 10, 20, 50, 80)
 # The nouns a prompt puts after a size phrase ("a large portion of forest").
 SIZE_NOUNS: tuple[str, ...] = ("fraction", "part", "portion", "amount", "quantity")
@@ -185,9 +185,25 @@ def percent(fraction: float) -> int:
     return round(fraction * 100)
 
 
-def size_level(fraction: float) -> int:
-    """The size level (index into `SIZE_WORDS`) of a class covering `fraction`."""
-    p = percent(fraction)
+def recipe_percent(share: float) -> int:
+    """DOMAIN.md 4, as ChatEarthNet's recipe computes it: int(round(share, 2) * 100),
+    `share` = pixels / valid pixels in float64 (`exact_shares`), never a stored,
+    rounded fraction. It truncates some values (0.29 → 28) exactly as the recipe does;
+    the bands of the size phrases do not move by it."""
+    return int(round(share, 2) * 100)
+
+
+def exact_shares(entries: list[dict]) -> list[dict]:
+    """A statistics list (every class of one area) with each entry's `share`: its
+    pixels over the area's valid pixels, from the counts, as the recipe divides."""
+    total = sum(entry["pixels"] for entry in entries)
+    return [{**entry, "share": entry["pixels"] / total} for entry in entries]
+
+
+def size_level(share: float) -> int:
+    """The size level (index into `SIZE_WORDS`) of a class covering `share` of an
+    area (`exact_shares`): the recipe's percentage, then its band."""
+    p = recipe_percent(share)
     level = 0
     for index, lower in enumerate(_SIZE_LOWER_BOUNDS):
         if p >= lower:
@@ -195,9 +211,9 @@ def size_level(fraction: float) -> int:
     return level
 
 
-def size_phrase(fraction: float) -> str:
-    """DOMAIN.md 4's size phrase of a class covering `fraction` ("large")."""
-    return SIZE_PHRASES[size_level(fraction)]
+def size_phrase(share: float) -> str:
+    """DOMAIN.md 4's size phrase of a class covering `share` of an area ("large")."""
+    return SIZE_PHRASES[size_level(share)]
 
 
 def with_article(phrase: str) -> str:

@@ -8,7 +8,12 @@ the same size noun three times) and repeats exactly for the same seed.
 import random
 from typing import NamedTuple
 
-from captions.generation.vocabulary import percent, size_level, with_article
+from captions.generation.vocabulary import (
+    exact_shares,
+    percent,
+    size_level,
+    with_article,
+)
 from captions.landcover import MIN_PIXELS
 from captions.llm.offline_phrases import (
     FRACTION_WORDS,
@@ -33,9 +38,10 @@ class Share(NamedTuple):
 def shares(entries: list[dict]) -> list[Share]:
     """The classes of a statistics list that a caption may name (20 pixels or more)."""
     return [
-        Share(code, fraction, percent(fraction), size_level(fraction))
-        for code, fraction, pixels in (
-            (e["code"], e["fraction"], e["pixels"]) for e in entries
+        Share(code, fraction, percent(fraction), size_level(share))
+        for code, fraction, share, pixels in (
+            (e["code"], e["fraction"], e["share"], e["pixels"])
+            for e in exact_shares(entries)
         )
         if pixels >= MIN_PIXELS
     ]
