@@ -169,13 +169,22 @@ def describe_statistics(landcover: dict) -> dict[str, str]:
     }
 
 
+def recipe_order(entries: list[dict]) -> list[dict]:
+    """A region's classes in the order the recipe lists them (DOMAIN.md 4): most
+    pixels first, equal counts with the higher SatlasPretrain index first. (The
+    stored statistics break ties by the lower code; only the prompt follows this.)"""
+    return sorted(
+        entries, key=lambda e: (-e["pixels"], -CLASS_BY_CODE[e["code"]].satlas_index)
+    )
+
+
 def _region_lines(landcover: dict) -> tuple[list[str], list[str]]:
     """Per region: its classes with size phrases, and with their shares."""
     nouns = _cycle(SIZE_NOUNS)
     region_lines, percentage_lines = [], []
     for name in REGION_NAMES:
         label = REGION_LABELS[name]
-        entries = mentionable(exact_shares(landcover["regions"][name]))
+        entries = recipe_order(mentionable(exact_shares(landcover["regions"][name])))
         if not entries:
             region_lines.append(
                 f"- {label}: no class with at least {MIN_PIXELS} pixels"

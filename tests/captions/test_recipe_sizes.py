@@ -70,3 +70,19 @@ def test_shares_come_from_the_counts_of_the_whole_area():
     entries = [{"code": 10, "pixels": 14828}, {"code": 80, "pixels": 1556}]
     shares = [entry["share"] for entry in exact_shares(entries)]
     assert shares == [14828 / QUADRANT, 1556 / QUADRANT]
+
+
+def test_a_region_lists_equal_counts_with_the_higher_satlas_index_first():
+    """Built-up area (50, SatlasPretrain 2) and bare ground (60, index 7) cover 8192
+    pixels each of the top left: the stored list keeps the lower code first, the
+    prompt the recipe's order, bare ground first."""
+    label = np.full((256, 256), 10, np.uint8)
+    label[0:64, 0:128] = 50
+    label[64:128, 0:128] = 60
+    stats = landcover_stats(label)
+    assert [e["code"] for e in stats["regions"]["top_left"]] == [50, 60]
+    user = render_messages(builtin_template("chatearthnet-text"), stats)[-1]["content"]
+    top_left = next(line for line in user.splitlines() if "top left" in line.lower())
+    names = {e["code"]: e["name"] for e in stats["regions"]["top_left"]}
+    bare, built = f"of {names[60]}", f"of {names[50]}"
+    assert top_left.index(bare) < top_left.index(built), top_left
