@@ -44,8 +44,17 @@ def claim(
     return Claim.NOT_CLAIMABLE
 
 
-def heartbeat(model: type[Model], pk: Any, *, working: str, **changes: Any) -> bool:
+def heartbeat(
+    model: type[Model],
+    pk: Any,
+    *,
+    working: str,
+    holder: dict[str, Any] | None = None,
+    **changes: Any,
+) -> bool:
     """Say "still working" (and record progress): `updated_at` is the heartbeat
-    `claim` reads. False if the row is no longer ours to work on."""
-    rows = model._default_manager.filter(pk=pk, status=working)
+    `claim` reads. False if the row is no longer ours to work on: it left `working`,
+    or, with `holder` (fields the claim set, e.g. an attempt count), another worker
+    took it over, which leaves it `working`."""
+    rows = model._default_manager.filter(pk=pk, status=working, **(holder or {}))
     return rows.update(updated_at=timezone.now(), **changes) == 1

@@ -101,6 +101,8 @@ def job_run_chunk(*, job_id: int, index: int) -> Claim:
     )  # fmt: skip
     if claimed is not Claim.TAKEN:
         return claimed
+    # The attempt this claim counted tells this worker's hold from a later take-over.
+    chunk.refresh_from_db(fields=["attempts"])
     try:
         _run_claimed(chunk)
     except Exception as error:
@@ -262,7 +264,10 @@ def _poll(run: _ChunkRun) -> None:
 
 def _beat(run: _ChunkRun) -> None:
     run.last_beat = time.monotonic()
-    if not heartbeat(JobChunk, run.chunk.pk, working=JobChunk.Status.RUNNING):
+    held = {"attempts": run.chunk.attempts}
+    if not heartbeat(
+        JobChunk, run.chunk.pk, working=JobChunk.Status.RUNNING, holder=held
+    ):
         run.stopped = _TAKEN_OVER
 
 

@@ -10,11 +10,12 @@ import threading
 import pytest
 from celery.exceptions import Retry
 from django.db import connection
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 
 from captions import tasks
-from captions.claims import Claim
+from captions.claims import Claim, claim, heartbeat
 from captions.generation import runner
 from captions.generation.jobs import MAX_CHUNK_ATTEMPTS, job_retry_failed
 from captions.generation.options import JobOptions
@@ -289,6 +290,36 @@ def test_a_chunk_delivered_to_two_workers_at_once_is_sent_once(
     assert sent == 6
     assert job.status == GenerationJob.Status.FINISHED
     assert job.done == 6
+
+
+def test_a_take_over_ends_the_old_holders_heartbeat(enqueued_chunks):
+    """A stale chunk taken over stays `running`: the attempt the claim counted is
+    what tells the worker that lost it (and stops its requests, below)."""
+    make_patches(4)
+    chunk = launch().chunks.get()
+
+    def take() -> Claim:
+        return claim(
+            JobChunk, chunk.pk, ready=(JobChunk.Status.PENDING,),
+            working=JobChunk.Status.RUNNING, stale_after=runner.chunk_stale_after(),
+            attempts=F("attempts") + 1,
+        )  # fmt: skip
+
+    def beat(attempts: int) -> bool:
+        return heartbeat(
+            JobChunk, chunk.pk, working=JobChunk.Status.RUNNING,
+            holder={"attempts": attempts},
+        )  # fmt: skip
+
+    assert take() is Claim.TAKEN
+    first = JobChunk.objects.get(pk=chunk.pk).attempts
+    assert beat(first)
+    assert take() is Claim.BUSY  # alive: left to it
+    JobChunk.objects.filter(pk=chunk.pk).update(updated_at=long_ago())
+    assert take() is Claim.TAKEN  # silent: taken over
+    assert not beat(first)
+    assert beat(first + 1)
+    assert JobChunk.objects.get(pk=chunk.pk).status == JobChunk.Status.RUNNING
 
 
 def test_a_worker_whose_chunk_was_taken_over_sends_no_more(
