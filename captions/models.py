@@ -39,6 +39,9 @@ class Scene(models.Model):
     bands = models.JSONField(null=True, blank=True, help_text="1-based R,G,B bands")
     l2a_offset = models.CharField(max_length=8, default="auto")
     max_invalid = models.FloatField(default=0.5)
+    # Patches (GeoTIFF) or SatlasPretrain tiles per side of a block whose patches
+    # share a split (captions/ingest/splits.py): neighbours land in one split.
+    split_block = models.PositiveIntegerField(default=4)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
@@ -70,6 +73,13 @@ class Patch(models.Model):
         VAL = "val", "Validation"
         TEST = "test", "Test"
 
+    class SplitSource(models.TextChoices):
+        """Where a patch's split comes from (docs/chatearthnet.md, "Splits")."""
+
+        COMPUTED = "computed", "Computed from its tile or block at ingest"
+        IMPORTED = "imported", "Named by the caption file it was imported from"
+        ASSIGNED = "assigned", "Assigned by a curator"
+
     scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="patches")
     row_off = models.PositiveIntegerField()
     col_off = models.PositiveIntegerField()
@@ -79,17 +89,23 @@ class Patch(models.Model):
     south = models.FloatField(null=True, blank=True)
     east = models.FloatField(null=True, blank=True)
     north = models.FloatField(null=True, blank=True)
+    # The patch's file name, which caption files match and the chatearthnet export
+    # and releases use: the tile's own name if imported (`4353_2917_patch00.png`),
+    # `<scene>_r<row>_c<col>.png` if cut from a GeoTIFF (captions/ingest/splits.py).
     source_name = models.CharField(
         max_length=300,
         blank=True,
         db_index=True,
-        help_text="Original tile file name, if imported",
+        help_text="The patch's file name: its tile's, or made from scene and window",
     )
     rgb_preview = models.FileField(max_length=300)
     landcover_preview = models.FileField(max_length=300)
     landcover = models.JSONField()
     invalid_fraction = models.FloatField()
     split = models.CharField(max_length=8, choices=Split.choices, db_index=True)
+    split_source = models.CharField(
+        max_length=10, choices=SplitSource.choices, default=SplitSource.COMPUTED
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -108,6 +124,29 @@ class Patch(models.Model):
         """The WorldCover codes of this patch (uint8, 0 = nodata), read losslessly."""
         with self.landcover_preview.open("rb") as handle:
             return read_landcover_png(handle)
+
+
+class SplitChange(models.Model):
+    """A curator moved a patch to another split: who, when, why, from where."""
+
+    patch = models.ForeignKey(
+        Patch, on_delete=models.CASCADE, related_name="split_changes"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    split_before = models.CharField(max_length=8)
+    split_after = models.CharField(max_length=8)
+    source_before = models.CharField(max_length=10)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Patch {self.patch_id}: {self.split_before} -> {self.split_after}"
 
 
 class PromptTemplate(models.Model):
@@ -351,7 +390,17 @@ class Release(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class Layout(models.TextChoices):
+        # jsonl, csv, chatearthnet and llava files of every split, images by id
+        PRODUCT = "product", "Every format, images by scene and patch id"
+        # ChatEarthNet's own: PNG images by patch name, a caption JSON per split and
+        # source (captions/export/release_files.py)
+        CHATEARTHNET = "chatearthnet", "ChatEarthNet's layout, images by name"
+
     number = models.PositiveIntegerField(unique=True)
+    layout = models.CharField(
+        max_length=16, choices=Layout.choices, default=Layout.PRODUCT
+    )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
     )

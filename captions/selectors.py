@@ -4,7 +4,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, TextField
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    TextField,
+)
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -302,6 +311,9 @@ class ReleaseImage(NamedTuple):
     path: str  # image_path(), relative to the release
     preview: str  # the preview's name in MEDIA_ROOT
     landcover: dict
+    name: str  # the patch's file name (Patch.source_name)
+    patch_id: int
+    scene: str
 
 
 def release_images(
@@ -316,11 +328,13 @@ def release_images(
             "caption__patch_id",
             "caption__patch__rgb_preview",
             "caption__patch__landcover",
+            "caption__patch__source_name",
+            "caption__patch__scene__name",
         )
         .iterator(chunk_size=chunk_size)
     )
     previous = None
-    for scene_id, patch_id, preview, landcover in rows:
+    for scene_id, patch_id, preview, landcover, name, scene in rows:
         # Sorted by patch: the captions of one patch come together, so skipping
         # repeats needs no set of every patch seen.
         if patch_id == previous:
@@ -330,4 +344,46 @@ def release_images(
             image_path(scene_id=scene_id, patch_id=patch_id, preview_name=preview),
             preview,
             landcover or {},
+            name,
+            patch_id,
+            scene,
         )
+
+
+def release_pairs_by_caption_file(
+    *, release_id: int, chunk_size: int = EXPORT_CHUNK_SIZE
+) -> Iterator[ExportRecord]:
+    """A release's pairs, those of one split and source together (one caption file
+    of a ChatEarthNet-layout release), each file's in caption id order."""
+    items = ReleaseItem.objects.filter(release_id=release_id).order_by(
+        "split", "caption__source", "caption__model", "caption_id"
+    )
+    for row in _pair_rows(items, _RELEASE_LOOKUPS, None, chunk_size):
+        yield _export_record(row, "")
+
+
+class NameClash(NamedTuple):
+    name: str
+    patches: list[tuple[int, str]]  # (patch id, scene name) of two of them
+
+
+def image_name_clash(captions: QuerySet[Caption]) -> NameClash | None:
+    """Two patches of these captions with one file name (`Patch.source_name`), or
+    None: a release that names images by it cannot hold both."""
+    clash = (
+        Patch.objects.filter(pk__in=captions.values("patch_id"))
+        .values("source_name")
+        .annotate(patches=Count("id"))
+        .filter(patches__gt=1)
+        .order_by("source_name")
+        .values_list("source_name", flat=True)
+        .first()
+    )
+    if clash is None:
+        return None
+    two = (
+        Patch.objects.filter(pk__in=captions.values("patch_id"), source_name=clash)
+        .order_by("id")
+        .values_list("id", "scene__name")[:2]
+    )
+    return NameClash(clash, list(two))

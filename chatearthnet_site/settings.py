@@ -265,6 +265,7 @@ SPECTACULAR_SETTINGS = {
         "CaptionStatusEnum": "captions.models.Caption.Status",
         "JobStatusEnum": "captions.models.GenerationJob.Status",
         "SplitEnum": "captions.models.Patch.Split",
+        "SplitSourceEnum": "captions.models.Patch.SplitSource",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -301,6 +302,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Ingest -----------------------------------------------------------------------
 PREVIEW_FORMAT = env_choice("PREVIEW_FORMAT", "webp", ("webp", "png", "jpeg"))
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256, minimum=1)
+# Patches (GeoTIFF) or SatlasPretrain tiles per side of a block that shares a split
+# (captions/ingest/splits.py): 4 keeps neighbours of up to ~10 km together. 1 splits
+# per patch (or per tile), which lets test pairs sit next to training pairs.
+SPLIT_BLOCK = env_int("SPLIT_BLOCK", 4, minimum=1)
 # Folders that ingest, tile import, the admin form and the commands may read rasters
 # from (captions/ingest/input_files.py). Required with DEBUG off; empty in development:
 # any

@@ -70,6 +70,8 @@ MATRIX = [
     Row("GET", "/api/v1/scenes/{scene}/", **READ),
     Row("GET", "/api/v1/patches/", **READ),
     Row("GET", "/api/v1/patches/{patch}/", **READ),
+    Row("POST", "/api/v1/patches/{patch}/split/", curator=200,
+        body={"split": "test", "reason": "a held-out region"}, **CURATORS_ONLY),
     Row("GET", "/api/v1/captions/", **READ),
     Row("GET", "/api/v1/captions/{caption}/", **READ),
     Row("GET", "/api/v1/jobs/", curator=200, **CURATORS_ONLY),

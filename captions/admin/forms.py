@@ -21,7 +21,7 @@ from captions.generation.templates import DEFAULT_TEMPLATE_NAME, template_check_
 from captions.ingest import scenes
 from captions.ingest.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 from captions.llm.registry import BACKENDS
-from captions.models import GenerationJob, Patch, PromptTemplate, Scene
+from captions.models import GenerationJob, Patch, PromptTemplate, Release, Scene
 
 _L2A_OFFSET_LABELS = {
     "auto": "auto (from the file's tags)",
@@ -75,6 +75,14 @@ class SceneIngestForm(forms.Form):
         max_value=1.0,
         help_text="Skip patches with a larger fraction of invalid pixels (0 to 1).",
     )
+    split_block = forms.IntegerField(
+        initial=None,
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text="Patches per side of a block of neighbouring patches that share a "
+        "split (train, val or test); empty: the SPLIT_BLOCK setting.",
+    )
 
     def clean_image_path(self) -> Path:
         return _input_file(self.cleaned_data["image_path"])
@@ -105,6 +113,7 @@ class SceneIngestForm(forms.Form):
             bands=self.cleaned_data["bands"],
             l2a_offset=self.cleaned_data["l2a_offset"],
             max_invalid=self.cleaned_data["max_invalid"],
+            split_block=self.cleaned_data["split_block"],
         )
 
 
@@ -372,6 +381,13 @@ class ReleaseCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
         help_text="A line or two for the dataset card: what this release is for.",
     )
+    layout = forms.ChoiceField(
+        choices=Release.Layout.choices,
+        initial=Release.Layout.PRODUCT,
+        required=False,
+        help_text="ChatEarthNet's layout: PNG images named as their patches and one "
+        "caption JSON per split and source, as the released dataset has them.",
+    )
 
     def filters(self) -> ExportFilters:
         values = self.cleaned_data
@@ -384,3 +400,15 @@ class ReleaseCreateForm(forms.Form):
                 "reviewed_since": values["reviewed_since"],
             }
         )
+
+
+class PatchSplitForm(forms.Form):
+    """A curator moves a patch to another split; the reason goes into its history."""
+
+    split = forms.ChoiceField(choices=Patch.Split.choices)
+    reason = forms.CharField(
+        required=True,
+        max_length=500,
+        widget=forms.TextInput(attrs={"class": "vLargeTextField"}),
+        help_text="Why: kept with the change, shown in the patch's split history.",
+    )

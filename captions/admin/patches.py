@@ -1,14 +1,23 @@
 """Admin for patches: what an ingest cut from a scene, read-only, with its previews and
-land-cover statistics."""
+land-cover statistics; a curator may move one to another split (with a reason, kept
+as a `SplitChange`)."""
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.urls import URLPattern, reverse
 from django.utils.safestring import SafeString
 
+from captions import access
 from captions.admin.cells import patch_thumbnails, preformatted_cell
+from captions.admin.forms import PatchSplitForm
+from captions.admin.own_pages import form_page, own_path
 from captions.admin.read_only import ReadOnlyAdmin
+from captions.ingest.splits import SplitError, patch_split_change
 from captions.landcover import CLASS_BY_CODE, REGION_NAMES
 from captions.models import Patch, Scene
 
@@ -47,11 +56,12 @@ class PatchAdmin(ReadOnlyAdmin):
         "scene",
         "window",
         "split",
+        "split_source",
         "invalid_percent",
         "dominant_class",
     ]
     list_display_links = ["thumbnails"]
-    list_filter = ["split", "scene"]
+    list_filter = ["split", "split_source", "scene"]
     list_select_related = ["scene"]
     search_fields = ["scene__name", "source_name"]
     list_per_page = 50
@@ -69,7 +79,8 @@ class PatchAdmin(ReadOnlyAdmin):
                     ("row_off", "col_off"),
                     "size",
                     "footprint",
-                    "split",
+                    "split_text",
+                    "split_history",
                     "invalid_percent",
                     "source_name",
                     "created_at",
@@ -84,6 +95,8 @@ class PatchAdmin(ReadOnlyAdmin):
         ),
     ]
     readonly_fields = [
+        "split_text",
+        "split_history",
         "size",
         "footprint",
         "invalid_percent",
@@ -94,6 +107,67 @@ class PatchAdmin(ReadOnlyAdmin):
 
     class Media:
         css = {"all": ["captions/admin.css"]}
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [own_path(self, "<int:patch_id>/split/", self.split_view, "split")]
+        return own + super().get_urls()
+
+    @admin.display(description="split")
+    def split_text(self, patch: Patch) -> SafeString:
+        return render_to_string(
+            "admin/captions/patch/split.html",
+            {
+                "patch": patch,
+                "source": patch.get_split_source_display(),
+                "change_url": reverse("admin:captions_patch_split", args=[patch.pk]),
+            },
+        )
+
+    @admin.display(description="split changes")
+    def split_history(self, patch: Patch) -> SafeString:
+        changes = patch.split_changes.select_related("user")
+        return render_to_string(
+            "admin/captions/patch/split_history.html", {"changes": changes}
+        )
+
+    def split_view(self, request: HttpRequest, patch_id: int) -> HttpResponse:
+        """Move a patch to another split: curators only, with a reason."""
+        if not access.may(request.user, access.CURATE):
+            raise PermissionDenied
+        patch = Patch.objects.select_related("scene").filter(pk=patch_id).first()
+        if patch is None:
+            raise Http404("no such patch")
+        form = PatchSplitForm(
+            request.POST if request.method == "POST" else None,
+            initial={"split": patch.split},
+        )
+        if form.is_valid():
+            try:
+                change = patch_split_change(
+                    patch_id=patch.pk,
+                    split=form.cleaned_data["split"],
+                    user=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except SplitError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(
+                    request,
+                    f"Patch {patch.pk} moved to {change.split_after}."
+                    if change
+                    else f"Patch {patch.pk} is in {patch.split} already.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:captions_patch_change", patch.pk)
+        return form_page(
+            self,
+            request,
+            "admin/captions/patch/split_form.html",
+            title=f"Move patch {patch.pk} to another split",
+            form=form,
+            patch=patch,
+        )
 
     @admin.display(description="previews")
     def thumbnails(self, patch: Patch) -> SafeString:

@@ -60,6 +60,7 @@ class ReleaseAdmin(OwnAddPageAdmin, LiveProgressAdmin, ReadOnlyAdmin):
     list_display = [
         "release_number",
         "status_badge",
+        "layout",
         "progress",
         "pairs_total",
         "images_total",
@@ -76,7 +77,15 @@ class ReleaseAdmin(OwnAddPageAdmin, LiveProgressAdmin, ReadOnlyAdmin):
         ("Build", {"fields": ["status_badge", "progress", "error_text"]}),
         (
             "Contents",
-            {"fields": ["description", "filters_text", "frozen_at_text", "counts"]},
+            {
+                "fields": [
+                    "description",
+                    "layout",
+                    "filters_text",
+                    "frozen_at_text",
+                    "counts",
+                ]
+            },
         ),
         ("Files", {"fields": ["files"]}),
         (
@@ -231,6 +240,7 @@ class ReleaseAdmin(OwnAddPageAdmin, LiveProgressAdmin, ReadOnlyAdmin):
                     filters=form.filters(),
                     user=request.user,
                     description=form.cleaned_data["description"],
+                    layout=form.cleaned_data["layout"] or Release.Layout.PRODUCT,
                 )
             except (ExportError, release_files.ReleaseError) as error:
                 form.add_error(None, str(error))

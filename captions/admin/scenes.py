@@ -87,7 +87,17 @@ class SceneAdmin(OwnAddPageAdmin, LiveProgressAdmin):
         ("Geometry", {"fields": ["crs_text", "size", "footprint"]}),
         (
             "Ingest options",
-            {"fields": [("patch_size", "bands", "l2a_offset_text", "max_invalid")]},
+            {
+                "fields": [
+                    (
+                        "patch_size",
+                        "bands",
+                        "l2a_offset_text",
+                        "max_invalid",
+                        "split_block",
+                    )
+                ]
+            },
         ),
         ("Patches", {"fields": ["patch_thumbnails"]}),
         (None, {"fields": [("created_at", "updated_at")]}),

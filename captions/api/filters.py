@@ -86,6 +86,10 @@ class SceneFilter(django_filters.FilterSet):
 class PatchFilter(django_filters.FilterSet):
     scene = IdFilter(field_name="scene_id", help_text="Scene id.")
     split = django_filters.ChoiceFilter(choices=Patch.Split.choices)
+    split_source = django_filters.ChoiceFilter(
+        choices=Patch.SplitSource.choices,
+        help_text="Where the split comes from: computed, imported or assigned.",
+    )
     status = django_filters.ChoiceFilter(
         choices=Caption.Status.choices,
         method="filter_status",
@@ -104,7 +108,7 @@ class PatchFilter(django_filters.FilterSet):
 
     class Meta:
         model = Patch
-        fields = ["scene", "split", "status", "landcover_class", "bbox"]
+        fields = ["scene", "split", "split_source", "status", "landcover_class", "bbox"]
 
     def filter_status(self, patches: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.patches_with_caption_status(patches, status=value)

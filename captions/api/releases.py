@@ -60,7 +60,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Release
         fields = [
-            "number", "status", "description", "filters", "pairs_total",
+            "number", "layout", "status", "description", "filters", "pairs_total",
             "pairs_done", "images_total", "images_done", "manifest", "error",
             "created_by", "created_at", "frozen_at", "started_at", "finished_at",
             "url", "files_url",
@@ -98,6 +98,13 @@ class ReleaseInputSerializer(StrictInputSerializer):
     )
     description = serializers.CharField(
         required=False, allow_blank=True, max_length=2000
+    )
+    layout = serializers.ChoiceField(
+        choices=Release.Layout.values,
+        required=False,
+        help_text="product (default): every format, images by id; chatearthnet: "
+        "the released dataset's layout, PNG images by patch name, one caption file "
+        "per split and source.",
     )
 
     def filters(self) -> ExportFilters:
@@ -143,6 +150,7 @@ class ReleaseListApi(generics.ListAPIView):
                 filters=given.filters(),
                 user=request.user,
                 description=given.validated_data.get("description", ""),
+                layout=given.validated_data.get("layout", Release.Layout.PRODUCT),
             )
         except (ExportError, release_files.ReleaseError) as error:
             raise serializers.ValidationError({"filters": str(error)}) from None

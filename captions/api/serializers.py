@@ -103,10 +103,10 @@ class PatchSerializer(serializers.ModelSerializer):
     class Meta:
         model = Patch
         fields = [
-            "id", "scene", "scene_name", "split", "row_off", "col_off", "width",
-            "height", "west", "south", "east", "north", "source_name",
-            "invalid_fraction", "landcover", "rgb_url", "landcover_url", "captions",
-            "created_at",
+            "id", "scene", "scene_name", "split", "split_source", "row_off",
+            "col_off", "width", "height", "west", "south", "east", "north",
+            "source_name", "invalid_fraction", "landcover", "rgb_url",
+            "landcover_url", "captions", "created_at",
         ]  # fmt: skip
 
     @extend_schema_field(OpenApiTypes.URI)
@@ -116,6 +116,15 @@ class PatchSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_landcover_url(self, patch: Patch) -> str:
         return absolute_media_url(self.context["request"], patch.landcover_preview)
+
+
+class SplitChangeSerializer(serializers.Serializer):
+    """A patch's split after a curator's move."""
+
+    patch = serializers.IntegerField()
+    split = serializers.ChoiceField(choices=Patch.Split.choices)
+    split_source = serializers.ChoiceField(choices=Patch.SplitSource.choices)
+    changed = serializers.BooleanField(help_text="False if it was in that split.")
 
 
 # Read through `Caption.revisions`: the model is verification's, which captions does

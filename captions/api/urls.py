@@ -17,6 +17,11 @@ urlpatterns = [
         patches.PatchDetailApi.as_view(),
         name="api-patch-detail",
     ),
+    path(
+        "patches/<int:patch_id>/split/",
+        patches.PatchSplitApi.as_view(),
+        name="api-patch-split",
+    ),
     path("captions/", captions.CaptionListApi.as_view(), name="api-caption-list"),
     path(
         "captions/<int:caption_id>/",

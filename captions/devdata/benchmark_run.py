@@ -22,7 +22,7 @@ from captions.devdata.benchmark_templates import (
 )
 from captions.generation.options import JobOptions, Selection
 from captions.generation.templates import template_get
-from captions.ingest.splits import split_for
+from captions.ingest.splits import geotiff_split_key, ingested_patch_name, split_for
 from captions.models import Caption, GenerationJob, Patch, PromptTemplate, Scene
 
 ProgressCallback = Callable[[int, int], None]
@@ -231,14 +231,22 @@ class BenchmarkRun:
             "south": north - step,
             "east": west + step,
             "north": north,
-            # A file name of its own, as an imported tile has: exports name images
-            # by it, though the preview files are shared.
-            "source_name": f"{scene.name}_{row:03d}_{column:03d}.png",
+            # The name an ingest gives it: exports name images by it, though the
+            # preview files are shared.
+            "source_name": ingested_patch_name(scene.name, row_off, col_off),
             "rgb_preview": template.rgb_name,
             "landcover_preview": template.landcover_name,
             "landcover": template.landcover,
             "invalid_fraction": template.invalid_fraction,
-            "split": split_for(f"{scene.name}:{row_off}:{col_off}"),
+            "split": split_for(
+                geotiff_split_key(
+                    scene.name,
+                    row_off,
+                    col_off,
+                    patch_size=PATCH_SIZE,
+                    block=scene.split_block,
+                )
+            ),
         }
 
     def _caption_row(

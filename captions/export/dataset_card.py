@@ -37,12 +37,16 @@ class ClassTotals:
             self.images[code] = self.images.get(code, 0) + 1
 
 
-def dataset_card_lines(release: Release, classes: ClassTotals) -> Iterator[str]:
-    """The README.md of a release: what is in it, from its frozen items alone."""
+def dataset_card_lines(
+    release: Release, classes: ClassTotals, *, caption_files: list[str] | None = None
+) -> Iterator[str]:
+    """The README.md of a release: what is in it, from its frozen items alone.
+    `caption_files`: the caption files of a ChatEarthNet-layout release."""
     items = ReleaseItem.objects.filter(release=release)
     counts = _PairCounts.of(items)
     present = [split for split in SPLITS if counts.images_by_split.get(split)]
-    yield from _card_header(release, present)
+    # Only the product layout has the JSONL files the YAML header points to.
+    yield from _card_header(release, present if caption_files is None else [])
     yield f"# ChatEarthNet Studio release {release.number}"
     yield ""
     if release.description:
@@ -59,7 +63,11 @@ def dataset_card_lines(release: Release, classes: ClassTotals) -> Iterator[str]:
         items, counts.pairs("approved") + counts.pairs("edited"), counts.pairs("edited")
     )
     yield from _model_table(items)
-    yield from _files_lines()
+    if caption_files is None:
+        yield from _files_lines()
+    else:
+        yield from _chatearthnet_files_lines(caption_files)
+    yield from _credits_lines()
 
 
 @dataclass(frozen=True)
@@ -231,5 +239,22 @@ def _files_lines() -> Iterator[str]:
     yield "  previews; every file above names its images by this path."
     yield f"- `{MANIFEST}`: the size and sha256 of every other file."
     yield ""
+
+
+def _chatearthnet_files_lines(caption_files: list[str]) -> Iterator[str]:
+    yield "## Files"
+    yield ""
+    yield "In ChatEarthNet's layout: code written for the released dataset reads"
+    yield "these files unchanged."
+    yield ""
+    for name in caption_files:
+        yield f"- `{name}`: " + '`[{"image", "caption"}]`, one entry per pair.'
+    yield "- `images/<name>.png`: the true-colour Sentinel-2 patches as PNG, named as"
+    yield "  the caption files name them."
+    yield f"- `{MANIFEST}`: the size and sha256 of every other file."
+    yield ""
+
+
+def _credits_lines() -> Iterator[str]:
     yield "Imagery: contains modified Copernicus Sentinel data. Land cover: ESA"
     yield "WorldCover (CC-BY-4.0). Caption recipe: ChatEarthNet (Yuan et al., 2024)."

@@ -8,7 +8,9 @@ whether it goes to an HTTP response, a file or a release.
 Every format names an image by the same relative path, `image_path()`:
 `images/<scene id>/<patch id>.<extension of the stored preview>`. A release stores
 its images under exactly these paths, so the files of a release find their images
-next to them, and the live export's URLs end with the same path.
+next to them, and the live export's URLs end with the same path. The exception is
+`chatearthnet`, which names an image as the released dataset does, by the patch's
+file name (`source_name`), except in a product-layout release.
 """
 
 import csv
@@ -172,12 +174,20 @@ class JsonArrayWriter(ExportWriter):
 
 
 class ChatEarthNetWriter(JsonArrayWriter):
-    """`chatearthnet`: ChatEarthNet's own layout, `[{"image", "caption"}, ...]`."""
+    """`chatearthnet`: ChatEarthNet's own layout, `[{"image", "caption"}, ...]`,
+    each image named as the released dataset names it: by the patch's file name
+    (`4353_2917_patch00.png`). A product-layout release, whose images are stored by
+    path, names them by `image` instead (`images_by_path`)."""
 
     name = "chatearthnet"
 
+    def __init__(self, *, images_by_path: bool = False) -> None:
+        super().__init__()
+        self.images_by_path = images_by_path
+
     def element(self, record: ExportRecord) -> dict:
-        return {"image": record.image, "caption": record.caption}
+        image = record.image if self.images_by_path else record.source_name
+        return {"image": image or record.image, "caption": record.caption}
 
 
 class LlavaWriter(JsonArrayWriter):
@@ -236,14 +246,19 @@ def export_needs_landcover(*export_formats: str) -> bool:
     return any(WRITERS[name].needs_landcover for name in export_formats)
 
 
-def writer_for(export_format: str) -> ExportWriter:
+def writer_for(export_format: str, *, images_by_path: bool = False) -> ExportWriter:
+    """A new writer of `export_format`; `images_by_path` makes the chatearthnet
+    writer name images by their path in a release, as the other formats do."""
     try:
-        return WRITERS[export_format]()
+        writer = WRITERS[export_format]
     except KeyError:
         raise ExportError(
             f"unknown format {export_format!r}; choose one of "
             f"{', '.join(EXPORT_FORMATS)}"
         ) from None
+    if writer is ChatEarthNetWriter:
+        return ChatEarthNetWriter(images_by_path=images_by_path)
+    return writer()
 
 
 def export_chunks(

@@ -1,8 +1,8 @@
 """A release's files: written into a hidden folder, hashed, moved into place whole.
 
 `write_release` writes every file of a frozen release (captions/export/releases.py
-freezes it): the images copied once each, every format of every split, the dataset
-card and the manifest. Layout of `RELEASES_ROOT/<number>/` (docs/export.md):
+freezes it) in its layout. The product layout of `RELEASES_ROOT/<number>/`
+(docs/export.md):
 
     README.md                      dataset card (YAML header for Hugging Face)
     manifest.json                  size and sha256 of every other file
@@ -10,12 +10,14 @@ card and the manifest. Layout of `RELEASES_ROOT/<number>/` (docs/export.md):
     chatearthnet_<split>.json, llava_<split>.json
     images/<scene id>/<patch id>.<ext>   the RGB previews, as exported
 
+ChatEarthNet's layout (images by patch name, one caption file per split and source)
+is captions/export/chatearthnet_release.py's.
+
 Everything written depends only on the frozen items and on what never changes about a
 caption, in a fixed order, with no clock read: writing a release again gives the same
 bytes, which a rebuild checks against the recorded manifest.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,12 +27,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from django.conf import settings
 from django.urls import reverse
 
-from captions.claims import heartbeat
+from captions.export import chatearthnet_release
 from captions.export.dataset_card import CARD, MANIFEST, ClassTotals, dataset_card_lines
 from captions.export.filters import export_filters_from
 from captions.export.formats import (
@@ -40,20 +41,20 @@ from captions.export.formats import (
     iso_utc,
     writer_for,
 )
+from captions.export.release_io import (
+    FileEntry,
+    HashingFile,
+    Progress,
+    ReleaseError,
+    copy_hashed,
+)
+from captions.export.release_io import (
+    ReleaseBusy as ReleaseBusy,
+)
 from captions.models import Release
 from captions.selectors import release_images, release_pairs
 
-PROGRESS_INTERVAL_S = 1.0
-COPY_BLOCK = 1024 * 1024
 IMAGE_LISTING = ".images.tsv"  # scratch file of the build, never in a release
-
-
-class ReleaseError(Exception):
-    """A release that cannot be created or built; the message says why."""
-
-
-class ReleaseBusy(ReleaseError):
-    """Another worker is building the release and is alive: try again later."""
 
 
 def releases_root() -> Path:
@@ -69,49 +70,6 @@ def release_file_url_prefix(number: int) -> str:
     return reverse("api-release-detail", args=[number]) + "files/"
 
 
-@dataclass
-class _Progress:
-    """Counts written to the release row at most once a second (the admin polls).
-
-    They are also the build's heartbeat (captions/claims.py): a build that writes
-    them is alive, and is never taken over.
-    """
-
-    release_id: int
-    enabled: bool = True  # a rebuild leaves the done release's counts alone
-    images_done: int = 0
-    pairs_done: int = 0
-    written_at: float = field(default_factory=time.monotonic)
-
-    def tick(self, *, images: int = 0, pairs: int = 0) -> None:
-        self.images_done += images
-        self.pairs_done += pairs
-        if time.monotonic() - self.written_at >= PROGRESS_INTERVAL_S:
-            self.write()
-
-    def write(self) -> None:
-        self.written_at = time.monotonic()
-        if not self.enabled:
-            return
-        heartbeat(
-            Release,
-            self.release_id,
-            working=Release.Status.BUILDING,
-            images_done=self.images_done,
-            pairs_done=self.pairs_done,
-        )
-
-
-@dataclass(frozen=True)
-class _FileEntry:
-    path: str
-    size: int
-    sha256: str
-
-    def as_json(self) -> dict:
-        return {"path": self.path, "bytes": self.size, "sha256": self.sha256}
-
-
 def write_release(release: Release, *, expected_manifest: str | None) -> dict:
     """Write all files in a hidden folder, then move it into place; the summary.
 
@@ -121,13 +79,16 @@ def write_release(release: Release, *, expected_manifest: str | None) -> dict:
     root = releases_root()
     root.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".building-{release.number}-", dir=root))
+    by_name = release.layout == Release.Layout.CHATEARTHNET
     try:
-        progress = _Progress(release.pk, enabled=expected_manifest is None)
-        classes, image_count, image_bytes = _copy_images(release, building, progress)
-        data_files = [
-            *_write_splits(release, building, progress),
-            _write_card(release, building, classes),
-        ]
+        progress = Progress(release.pk, enabled=expected_manifest is None)
+        images = _copy_images(release, building, progress, by_name=by_name)
+        data_files = (
+            chatearthnet_release.write_caption_files(release.pk, building, progress)
+            if by_name
+            else _write_splits(release, building, progress)
+        )
+        data_files.append(_write_card(release, building, images.classes, data_files))
         manifest = _write_manifest(release, building, data_files)
         (building / IMAGE_LISTING).unlink()
         if expected_manifest is not None and manifest.sha256 != expected_manifest:
@@ -144,11 +105,11 @@ def write_release(release: Release, *, expected_manifest: str | None) -> dict:
         "manifest_sha256": manifest.sha256,
         "manifest_bytes": manifest.size,
         "files": [entry.as_json() for entry in sorted(data_files, key=_by_path)],
-        "images": {"count": image_count, "bytes": image_bytes},
+        "images": {"count": images.count, "bytes": images.bytes},
     }
 
 
-def _by_path(entry: _FileEntry) -> str:
+def _by_path(entry: FileEntry) -> str:
     return entry.path
 
 
@@ -164,46 +125,51 @@ def _move_into_place(building: Path, final: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+@dataclass
+class _Images:
+    classes: ClassTotals = field(default_factory=ClassTotals)
+    count: int = 0
+    bytes: int = 0
+
+
 def _copy_images(
-    release: Release, building: Path, progress: _Progress
-) -> tuple[ClassTotals, int, int]:
-    """Copy each image once, hashing as it goes; list them for the manifest."""
-    classes = ClassTotals()
-    count = total_bytes = 0
-    media = Path(settings.MEDIA_ROOT)
+    release: Release, building: Path, progress: Progress, *, by_name: bool
+) -> _Images:
+    """Copy each image once (as PNG named by its patch `by_name`), hashing as it
+    goes; list them for the manifest."""
+    images = _Images()
+    names = chatearthnet_release.NameRegister()
     with (building / IMAGE_LISTING).open("w", encoding="utf-8") as listing:
         for image in release_images(release_id=release.pk):
-            source = media / image.preview
-            target = building / image.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                size, digest = _copy_hashed(source, target)
-            except FileNotFoundError:
-                raise ReleaseError(
-                    f"the preview of {image.path} is missing: {source}"
-                ) from None
-            listing.write(f"{image.path}\t{size}\t{digest}\n")
-            classes.add(image.landcover)
-            count += 1
-            total_bytes += size
+            path = image.path
+            if by_name:
+                path = chatearthnet_release.image_name_path(image)
+                names.add(image, path)
+            size, digest = _copy_image(image.preview, building, path, as_png=by_name)
+            listing.write(f"{path}\t{size}\t{digest}\n")
+            images.classes.add(image.landcover)
+            images.count += 1
+            images.bytes += size
             progress.tick(images=1)
-    return classes, count, total_bytes
+    return images
 
 
-def _copy_hashed(source: Path, target: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with source.open("rb") as reader, target.open("wb") as writer:
-        while block := reader.read(COPY_BLOCK):
-            digest.update(block)
-            writer.write(block)
-            size += len(block)
-    return size, digest.hexdigest()
+def _copy_image(
+    preview: str, building: Path, path: str, *, as_png: bool
+) -> tuple[int, str]:
+    source, target = Path(settings.MEDIA_ROOT) / preview, building / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if as_png:
+            return chatearthnet_release.write_png_image(source, target)
+        return copy_hashed(source, target)
+    except FileNotFoundError:
+        raise ReleaseError(f"the preview of {path} is missing: {source}") from None
 
 
 def _write_splits(
-    release: Release, building: Path, progress: _Progress
-) -> list[_FileEntry]:
+    release: Release, building: Path, progress: Progress
+) -> list[FileEntry]:
     """Every format of every split, all four written in one pass over the pairs."""
     prefix = release_file_url_prefix(release.number)
     entries = []
@@ -212,8 +178,9 @@ def _write_splits(
         with ExitStack() as stack:
             outputs = {
                 fmt: (
-                    writer_for(fmt),
-                    stack.enter_context(_HashingFile(paths[fmt])),
+                    # Its images are this release's files: named by their path.
+                    writer_for(fmt, images_by_path=True),
+                    stack.enter_context(HashingFile(paths[fmt])),
                 )
                 for fmt in EXPORT_FORMATS
             }
@@ -231,46 +198,24 @@ def _write_splits(
     return entries
 
 
-def _write_card(release: Release, building: Path, classes: ClassTotals) -> _FileEntry:
-    with _HashingFile(building / CARD) as output:
-        for line in dataset_card_lines(release, classes):
+def _write_card(
+    release: Release,
+    building: Path,
+    classes: ClassTotals,
+    data_files: list[FileEntry],
+) -> FileEntry:
+    caption_files = None
+    if release.layout == Release.Layout.CHATEARTHNET:
+        caption_files = sorted(entry.path for entry in data_files)
+    with HashingFile(building / CARD) as output:
+        for line in dataset_card_lines(release, classes, caption_files=caption_files):
             output.write(line + "\n")
     return output.entry(building)
 
 
-class _HashingFile:
-    """A UTF-8 text file that knows its size and sha256 once closed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.handle: IO[bytes] | None = None
-
-    def __enter__(self) -> "_HashingFile":
-        self.handle = self.path.open("wb")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        assert self.handle is not None
-        self.handle.close()
-
-    def write(self, text: str) -> None:
-        assert self.handle is not None
-        content = text.encode()
-        self.handle.write(content)
-        self.digest.update(content)
-        self.size += len(content)
-
-    def entry(self, root: Path) -> _FileEntry:
-        return _FileEntry(
-            self.path.relative_to(root).as_posix(), self.size, self.digest.hexdigest()
-        )
-
-
 def _write_manifest(
-    release: Release, building: Path, data_files: list[_FileEntry]
-) -> _FileEntry:
+    release: Release, building: Path, data_files: list[FileEntry]
+) -> FileEntry:
     """manifest.json, streamed: the data files by name, then the images in order."""
     header = {
         "release": release.number,
@@ -280,7 +225,7 @@ def _write_manifest(
         "images": release.images_total,
         "hash": "sha256",
     }
-    with _HashingFile(building / MANIFEST) as output:
+    with HashingFile(building / MANIFEST) as output:
         output.write(json.dumps(header, indent=1)[:-2] + ',\n "files": [')
         separator = "\n"
         for entry in _manifest_entries(building, data_files):
@@ -290,7 +235,7 @@ def _write_manifest(
     return output.entry(building)
 
 
-def _manifest_entries(building: Path, data_files: list[_FileEntry]) -> Iterator[dict]:
+def _manifest_entries(building: Path, data_files: list[FileEntry]) -> Iterator[dict]:
     for entry in sorted(data_files, key=_by_path):
         yield entry.as_json()
     with (building / IMAGE_LISTING).open(encoding="utf-8") as listing:

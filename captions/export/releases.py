@@ -23,7 +23,11 @@ from captions.claims import Claim, claim
 from captions.export.filters import ExportFilters, export_filters_from
 from captions.export.release_files import ReleaseBusy, ReleaseError, write_release
 from captions.models import Caption, Release, ReleaseItem
-from captions.selectors import export_filters_check, verified_captions
+from captions.selectors import (
+    export_filters_check,
+    image_name_clash,
+    verified_captions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +41,29 @@ FREEZE_BATCH = 2000
 # --- Create -----------------------------------------------------------------------
 
 
-def release_create(*, filters: ExportFilters, user, description: str = "") -> Release:
-    """A queued release numbered one after the last; its build starts on commit."""
+def release_create(
+    *,
+    filters: ExportFilters,
+    user,
+    description: str = "",
+    layout: str = Release.Layout.PRODUCT,
+) -> Release:
+    """A queued release numbered one after the last; its build starts on commit.
+
+    In ChatEarthNet's layout, two patches with one file name are refused here,
+    naming both (and again when the build freezes the pairs)."""
     if not access.may(user, access.CURATE):
         raise PermissionDenied("only curators create releases")
+    if layout not in Release.Layout.values:
+        raise ReleaseError(
+            f"layout {layout!r} is not one of {', '.join(Release.Layout.values)}"
+        )
     export_filters_check(filters=filters)
-    if not verified_captions(filters=filters).exists():
+    captions = verified_captions(filters=filters)
+    if not captions.exists():
         raise ReleaseError("no verified pairs match these filters: nothing to release")
+    if layout == Release.Layout.CHATEARTHNET:
+        _refuse_name_clash(captions)
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -52,6 +72,7 @@ def release_create(*, filters: ExportFilters, user, description: str = "") -> Re
                     number=last + 1,
                     filters=filters.as_json(),
                     description=description.strip(),
+                    layout=layout,
                     created_by=user,
                 )
                 _enqueue_build(release.pk)
@@ -59,6 +80,19 @@ def release_create(*, filters: ExportFilters, user, description: str = "") -> Re
         except IntegrityError:
             continue  # another curator took the number at the same moment
     raise ReleaseError("could not number the release (too many at once); try again")
+
+
+def _refuse_name_clash(captions: QuerySet[Caption]) -> None:
+    clash = image_name_clash(captions)
+    if clash is None:
+        return
+    patches = " and ".join(
+        f"patch {patch_id} (scene {scene!r})" for patch_id, scene in clash.patches
+    )
+    raise ReleaseError(
+        f"two images would be written as images/{clash.name}: {patches}; "
+        "ChatEarthNet's layout names images by their patch's name"
+    )
 
 
 def release_retry(*, release_id: int) -> bool:

@@ -28,7 +28,12 @@ from captions.ingest.patch_store import (
 from captions.ingest.previews import EncodedPreviews, encode_previews
 from captions.ingest.rasters import RasterError
 from captions.ingest.scene_pair import PatchData, ScenePair, open_scene_pair
-from captions.ingest.splits import split_for
+from captions.ingest.splits import (
+    check_split_block,
+    geotiff_split_key,
+    ingested_patch_name,
+    split_for,
+)
 from captions.landcover import LandCoverError, landcover_stats
 from captions.models import Patch, Scene
 
@@ -71,6 +76,8 @@ class IngestOptions:
     bands: tuple[int, ...] | None = None
     l2a_offset: str = "auto"
     max_invalid: float = 0.5
+    # None: settings.SPLIT_BLOCK, read when the scene is created
+    split_block: int | None = None
 
     @classmethod
     def of_scene(cls, scene: Scene) -> "IngestOptions":
@@ -80,11 +87,20 @@ class IngestOptions:
             bands=tuple(scene.bands) if scene.bands else None,
             l2a_offset=scene.l2a_offset,
             max_invalid=scene.max_invalid,
+            split_block=scene.split_block,
         )
 
     def validate(self) -> None:
         if not 0.0 <= self.max_invalid <= 1.0:
             raise IngestError(f"--max-invalid {self.max_invalid} must be within 0..1")
+        try:
+            check_split_block(self.block())
+        except ValueError as error:
+            raise IngestError(str(error)) from None
+
+    def block(self) -> int:
+        """Patches per side of a block that shares a split (captions/ingest/splits)."""
+        return settings.SPLIT_BLOCK if self.split_block is None else self.split_block
 
 
 def input_policy() -> InputPolicy:
@@ -152,6 +168,7 @@ def scene_create(
         bands=list(options.bands) if options.bands else None,
         l2a_offset=options.l2a_offset,
         max_invalid=options.max_invalid,
+        split_block=options.block(),
     )
 
 
@@ -393,5 +410,16 @@ def _build_patch(
         landcover_preview=landcover_name,
         landcover=stats,
         invalid_fraction=round(patch_data.invalid_fraction, 6),
-        split=split_for(f"{scene.name}:{patch_data.row_off}:{patch_data.col_off}"),
+        source_name=ingested_patch_name(
+            scene.name, patch_data.row_off, patch_data.col_off
+        ),
+        split=split_for(
+            geotiff_split_key(
+                scene.name,
+                patch_data.row_off,
+                patch_data.col_off,
+                patch_size=scene.patch_size,
+                block=scene.split_block,
+            )
+        ),
     )

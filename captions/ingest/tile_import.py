@@ -28,7 +28,7 @@ from captions.ingest.scenes import (
     input_policy,
     scene_claim,
 )
-from captions.ingest.splits import split_for
+from captions.ingest.splits import split_for, tile_split_key
 from captions.ingest.tiles import (
     LABEL_KINDS,
     TileDiscovery,
@@ -79,6 +79,7 @@ def scene_import_tiles(
     label_kind: str = "auto",
     max_invalid: float = 0.5,
     skip_bad: bool = False,
+    split_block: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestResult:
     """Import every labelled tile of ``directory`` as the patches of one scene.
@@ -93,15 +94,24 @@ def scene_import_tiles(
     """
     if label_kind not in LABEL_KINDS:
         raise IngestError(f"label kind {label_kind!r} is not one of {LABEL_KINDS}")
-    IngestOptions(max_invalid=max_invalid).validate()
+    ingest_options = IngestOptions(max_invalid=max_invalid, split_block=split_block)
+    ingest_options.validate()
     options = _TileOptions(label_kind, max_invalid, skip_bad, input_policy())
     directory = _input_folder(directory, options.policy)
-    scene, discovery = _scene_for_folder(name, directory, max_invalid)
+    scene, discovery = _scene_for_folder(name, directory, ingest_options)
     if scene.status == Scene.Status.READY:
         return TileImportResult(
             scene.pk, 0, scene.patches_skipped, already_ingested=True
         )
-    scene_claim(scene, work="imported", patches_total=0, max_invalid=max_invalid)
+    if split_block is not None:
+        scene.split_block = split_block  # a failed import redone with a new block
+    scene_claim(
+        scene,
+        work="imported",
+        patches_total=0,
+        max_invalid=max_invalid,
+        split_block=scene.split_block,
+    )
     with failures_recorded(
         scene, source=str(directory), work="import", expected=(TileError,)
     ):
@@ -140,7 +150,7 @@ def _discover(directory: Path) -> TileDiscovery:
 
 
 def _scene_for_folder(
-    name: str, directory: Path, max_invalid: float
+    name: str, directory: Path, options: IngestOptions
 ) -> tuple[Scene, TileDiscovery | None]:
     """The scene `name` of this folder, created if new (with the folder's tiles)."""
     scene = Scene.objects.filter(name=name).first()
@@ -153,7 +163,8 @@ def _scene_for_folder(
         name=name,
         source_kind=Scene.SourceKind.TILES,
         image_path=str(directory),
-        max_invalid=max_invalid,
+        max_invalid=options.max_invalid,
+        split_block=options.block(),
     )
     return scene, discovery
 
@@ -285,8 +296,11 @@ def _build_tile_patch(scene: Scene, tile_index: int, tile_patch: TilePatch) -> P
         landcover_preview=landcover_name,
         landcover=landcover_stats(tile_patch.codes),
         invalid_fraction=round(tile_patch.invalid_fraction, 6),
-        # By file name alone: the same tile gets the same split in every scene.
-        split=split_for(tile_patch.source_name),
+        # By name alone: the same tile gets the same split in every scene, and the
+        # tiles of one block (the quarters of one tile at least) share it.
+        split=split_for(
+            tile_split_key(tile_patch.source_name, block=scene.split_block)
+        ),
     )
 
 

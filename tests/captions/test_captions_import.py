@@ -39,9 +39,16 @@ def write_caption_file(path, entries) -> None:
     path.write_text(json.dumps(entries))
 
 
-def run_import(path, source="chatearthnet-3.5") -> dict:
+def run_import(path, source="chatearthnet-3.5", *options: str) -> dict:
+    """Import with --split train unless the options name a split or the file does."""
     out = io.StringIO()
-    call_command("import_captions", str(path), "--source", source, "--json", stdout=out)
+    named = any(part in path.name for part in ("_train.", "_val.", "_test."))
+    if "--split" not in options and not named:
+        options = ("--split", "train", *options)
+    call_command(
+        "import_captions", str(path), "--source", source, *options, "--json",
+        stdout=out,
+    )  # fmt: skip
     return json.loads(out.getvalue())
 
 
@@ -59,7 +66,9 @@ def test_captions_are_matched_to_tiles_by_image_name(imported_tiles):
     assert result["read"] == 3
     assert result["created"] == 2
     assert result["unmatched"] == 1
-    assert result["unmatched_examples"] == ["s2_9999_patch00.png"]
+    assert result["unmatched_examples"] == [
+        {"entry": 2, "image": "s2_9999_patch00.png"}
+    ]
     caption = Caption.objects.get(patch__source_name="s2_0001_patch00.png")
     assert caption.source == "chatearthnet-3.5"
     assert caption.job is None
@@ -168,9 +177,11 @@ def test_the_command_names_the_captions_it_did_not_import(imported_tiles):
         ],
     )
     out = io.StringIO()
-    call_command("import_captions", str(captions), "--source", "s", stdout=out)
+    call_command(
+        "import_captions", str(captions), "--source", "s", "--split", "val", stdout=out
+    )
     text = out.getvalue()
-    assert "1 imported" in text and "1 too long" in text
+    assert "1 imported" in text and "1 not imported" in text
     assert "over 5000 characters: entry 0 (s2_0001_patch00.png)" in text
 
 

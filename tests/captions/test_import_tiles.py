@@ -15,7 +15,7 @@ from django.utils import timezone
 from PIL import Image
 
 from captions.ingest.scenes import STALE_INGEST_AFTER, IngestError, IngestResult
-from captions.ingest.splits import split_for
+from captions.ingest.splits import split_for, tile_split_key
 from captions.ingest.tile_import import TILE_STRIDE, scene_import_tiles
 from captions.ingest.tiles import web_mercator_footprint
 from captions.landcover import NODATA, landcover_stats
@@ -170,13 +170,17 @@ def test_satlas_tile_quarters_get_web_mercator_footprints_others_none(tiles):
     )
 
 
-def test_split_is_derived_from_the_tile_file_name(tiles):
+def test_split_is_derived_from_the_tile_name_and_its_block(tiles):
     make_release(tiles)
 
     import_tiles(tiles)
 
-    for patch in Patch.objects.all():
-        assert patch.split == split_for(patch.source_name)
+    patches = Patch.objects.all()
+    assert patches.count() == 5
+    for patch in patches:
+        key = tile_split_key(patch.source_name, block=4)
+        assert patch.split == split_for(key)
+        assert patch.split_source == Patch.SplitSource.COMPUTED
 
 
 def test_each_patch_has_an_rgb_and_a_landcover_preview_file(tiles, media_root):

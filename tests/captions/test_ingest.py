@@ -144,14 +144,16 @@ def test_a_scene_name_used_by_other_files_is_refused(small_pair, tmp_path):
 def test_splits_are_deterministic_and_cover_train_val_test(tmp_path):
     image = write_rgb_geotiff(tmp_path / "big.tif", width=640, height=640)
     landcover = write_worldcover_for(tmp_path / "big_wc.tif", image)
-    first = ingest(image, landcover, "--patch-size", "32", "--name", "grid")
+    # Per patch (a block of one): 400 draws, enough to see the 60/10/30 shares.
+    options = ("--patch-size", "32", "--split-block", "1", "--name", "grid")
+    first = ingest(image, landcover, *options)
     splits = dict(
         Patch.objects.filter(scene_id=first["scene_id"]).values_list("id", "split")
     )
     assert set(splits.values()) == {"train", "val", "test"}
     by_window = sorted(Patch.objects.values_list("row_off", "col_off", "split"))
     Scene.objects.all().delete()
-    ingest(image, landcover, "--patch-size", "32", "--name", "grid")
+    ingest(image, landcover, *options)
     assert sorted(Patch.objects.values_list("row_off", "col_off", "split")) == by_window
     train_share = sum(s == "train" for s in splits.values()) / len(splits)
     assert 0.5 < train_share < 0.7  # 60% expected over 400 patches

@@ -112,7 +112,16 @@ def test_a_10_mb_caption_is_reported_and_not_imported(tmp_path):
 
 def import_in_this_process(path: Path) -> dict:
     out = io.StringIO()
-    call_command("import_captions", str(path), "--source", "s", "--json", stdout=out)
+    call_command(
+        "import_captions",
+        str(path),
+        "--source",
+        "s",
+        "--split",
+        "test",
+        "--json",
+        stdout=out,
+    )
     return json.loads(out.getvalue())
 
 
@@ -123,7 +132,8 @@ import django
 django.setup()
 from django.core.management import call_command
 out = io.StringIO()
-call_command("import_captions", sys.argv[1], "--source", "s", "--json", stdout=out)
+options = ["--source", "s", "--split", "test", "--json"]
+call_command("import_captions", sys.argv[1], *options, stdout=out)
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"result": json.loads(out.getvalue()), "peak_mb": peak_kb / 1024}))
 """

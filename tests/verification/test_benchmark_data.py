@@ -25,7 +25,7 @@ from captions.devdata.benchmark import (
 )
 from captions.devdata.benchmark_run import BenchmarkRun
 from captions.generation.checks import check_caption
-from captions.ingest.splits import split_for
+from captions.ingest.splits import geotiff_split_key, ingested_patch_name, split_for
 from captions.landcover import NODATA, landcover_stats
 from captions.models import (
     Caption,
@@ -182,8 +182,13 @@ def test_patches_lie_on_a_grid_of_footprints_inside_their_scenes(made):
             assert scene.south - 1e-9 <= patch.south < patch.north <= scene.north + 1e-9
             column = patch.col_off // 256
             assert patch.west == pytest.approx(scene.west + column * step)
-            assert patch.split == split_for(
-                f"{scene.name}:{patch.row_off}:{patch.col_off}"
+            key = geotiff_split_key(
+                scene.name, patch.row_off, patch.col_off, patch_size=256,
+                block=scene.split_block,
+            )  # fmt: skip
+            assert patch.split == split_for(key)
+            assert patch.source_name == ingested_patch_name(
+                scene.name, patch.row_off, patch.col_off
             )
     wests = {scene.west for scene in scenes}
     assert len(wests) == 3  # each scene in a cell of its own

@@ -34,6 +34,11 @@ class Command(BaseCommand):
             "--skip-bad", action="store_true",
             help="Leave out and report unreadable tiles instead of failing the import",
         )  # fmt: skip
+        parser.add_argument(
+            "--split-block", type=int, default=None,
+            help="SatlasPretrain tiles per side of a block of tiles that share a split "
+            "(default: the SPLIT_BLOCK setting, 4)",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true", help="Print one JSON object")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -51,6 +56,7 @@ class Command(BaseCommand):
                     label_kind=options["label_kind"],
                     max_invalid=options["max_invalid"],
                     skip_bad=options["skip_bad"],
+                    split_block=options["split_block"],
                     on_progress=bar.on_progress,
                 )
         except IngestError as error:

@@ -34,6 +34,11 @@ class Command(BaseCommand):
             "--max-invalid", type=float, default=0.5,
             help="Skip patches with a larger fraction of invalid pixels (default 0.5)",
         )  # fmt: skip
+        parser.add_argument(
+            "--split-block", type=int, default=None,
+            help="Patches per side of a block of patches that share a split "
+            "(default: the SPLIT_BLOCK setting, 4)",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true", help="Print one JSON object")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -46,6 +51,7 @@ class Command(BaseCommand):
             bands=options["bands"],
             l2a_offset=options["l2a_offset"],
             max_invalid=options["max_invalid"],
+            split_block=options["split_block"],
         )
         try:
             scene = scenes.scene_create(
