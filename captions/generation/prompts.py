@@ -10,7 +10,7 @@ brace in a template is written twice, ``{{`` / ``}}``):
 
 | placeholder | what it holds |
 | --- | --- |
-| ``{overall}`` | the classes with at least 20 pixels, most to least |
+| ``{overall}`` | the classes with at least 20 pixels, most to least (DOMAIN.md 4) |
 | ``{dominant}`` | the largest class, its share and the region where it is densest |
 | ``{regions}`` | one line per region: up to three classes with size phrases |
 | ``{legend}`` | vision: one line per class, its prompt-palette colour and share |
@@ -156,7 +156,7 @@ def describe_statistics(landcover: dict) -> dict[str, str]:
     at least 20 pixels and a size phrase; the noun after the size phrase cycles through
     `SIZE_NOUNS` across the whole description, so the wording varies deterministically.
     """
-    overall = mentionable(landcover["overall"])
+    overall = mentionable(overall_recipe_order(landcover))
     region_lines, percentage_lines = _region_lines(landcover)
     return {
         "overall": ", ".join(e["name"] for e in overall)
@@ -167,6 +167,22 @@ def describe_statistics(landcover: dict) -> dict[str, str]:
         or "- no class covers 20 pixels",
         "region_percentages": "\n".join(percentage_lines),
     }
+
+
+def overall_recipe_order(landcover: dict) -> list[dict]:
+    """The overall classes in the order the recipe lists them (DOMAIN.md 4): most
+    pixels first, equal counts in the order the classes first appear in the patch,
+    read row by row (the statistics' ``first_seen``). Statistics without it (stored
+    before it was recorded, or made by hand) keep their stored order: ties by the
+    lower code."""
+    entries = landcover["overall"]
+    first_seen = landcover.get("first_seen")
+    if not first_seen:
+        return list(entries)
+    rank = {code: position for position, code in enumerate(first_seen)}
+    # A class missing from first_seen (which landcover_stats never leaves out) goes
+    # after its equals; the sort is stable, so it keeps its stored place among them.
+    return sorted(entries, key=lambda e: (-e["pixels"], rank.get(e["code"], len(rank))))
 
 
 def recipe_order(entries: list[dict]) -> list[dict]:

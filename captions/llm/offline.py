@@ -18,7 +18,11 @@ offline_regions.py writes the sentences about the regions.
 import random
 import time
 
-from captions.generation.prompts import estimate_tokens, text_tokens
+from captions.generation.prompts import (
+    estimate_tokens,
+    overall_recipe_order,
+    text_tokens,
+)
 from captions.landcover import REGION_NAMES
 from captions.llm.base import BackendError, ChatRequest, ChatResult
 from captions.llm.offline_phrases import (
@@ -47,7 +51,9 @@ class _Writer:
     def __init__(self, landcover: dict, rng: random.Random) -> None:
         self.rng = rng
         self.words = Words(rng)
-        self.overall = shares(landcover["overall"])
+        # In the prompt's order, so classes tied for the largest share are named as
+        # the prompt lists them to a model.
+        self.overall = shares(overall_recipe_order(landcover))
         area = landcover["height"] * landcover["width"]
         # Shares are of the mapped (valid) pixels: say "the image" only when that is
         # (nearly) all of it.

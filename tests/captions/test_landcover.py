@@ -31,6 +31,16 @@ def brute_force_list(area: np.ndarray, nodata: int = 0) -> list[dict]:
     ]
 
 
+def brute_force_first_seen(codes: np.ndarray, nodata: int = 0) -> list[int]:
+    """Every class once, in the order a row-by-row walk of the patch meets it."""
+    seen: list[int] = []
+    for row in codes.tolist():
+        for value in row:
+            if value != nodata and value not in seen:
+                seen.append(value)
+    return seen
+
+
 def brute_force_stats(codes: np.ndarray, nodata: int = 0) -> dict:
     h, w = codes.shape
     regions = {
@@ -45,6 +55,7 @@ def brute_force_stats(codes: np.ndarray, nodata: int = 0) -> dict:
         "width": w,
         "valid_pixels": int(np.count_nonzero(codes != nodata)),
         "overall": brute_force_list(codes, nodata),
+        "first_seen": brute_force_first_seen(codes, nodata),
         "regions": {name: brute_force_list(a, nodata) for name, a in regions.items()},
     }
 
@@ -105,6 +116,15 @@ def test_a_custom_nodata_value_is_excluded():
     stats = landcover_stats(codes, nodata=255)
     assert stats["valid_pixels"] == 1
     assert stats["overall"][0]["name"] == "developed area"
+    assert stats["first_seen"] == [50]
+
+
+def test_first_seen_reads_a_transposed_view_row_by_row():
+    # Ingest may hand over a view, not a C-ordered copy: the order is still the
+    # rows of the patch as it is, not the memory underneath.
+    stored = np.array([[10, 20], [30, 40]], dtype=np.uint8)
+    assert landcover_stats(stored.T)["first_seen"] == [10, 30, 20, 40]
+    assert landcover_stats(stored[:, ::-1])["first_seen"] == [20, 10, 40, 30]
 
 
 def test_values_that_are_not_worldcover_codes_are_refused_by_name():
