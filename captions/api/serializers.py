@@ -52,6 +52,13 @@ class LandcoverStatisticsSerializer(serializers.Serializer):
     width = serializers.IntegerField()
     valid_pixels = serializers.IntegerField()
     overall = ClassShareSerializer(many=True)
+    first_seen = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="WorldCover codes of the present classes in the order they first "
+        "appear, the patch read row by row (the prompt's order for equal counts); "
+        "absent from older statistics whose preview could not be read.",
+    )
     regions = RegionsSerializer()
 
 

@@ -71,7 +71,8 @@ def data_url_image(part: dict) -> tuple[str, Image.Image]:
 
 
 def test_overall_names_classes_of_at_least_20_pixels_from_most_to_least():
-    # grass and snow tie at 1,100 px: the lower code first; moss has 5 px overall.
+    # grass and snow tie at 1,100 px: grass first, as it appears first row by row
+    # (or, without first_seen, as the lower code); moss has 5 px overall.
     assert describe_statistics(worked_example())["overall"] == (
         "developed area, shrub, tree, crop, water, grass, snow, bare land"
     )
