@@ -93,6 +93,7 @@ class Patch(models.Model):
     # and releases use: the tile's own name if imported (`4353_2917_patch00.png`),
     # `<scene>_r<row>_c<col>.png` if cut from a GeoTIFF (captions/ingest/splits.py).
     source_name = models.CharField(
+        "file name",
         max_length=300,
         blank=True,
         db_index=True,
@@ -392,10 +393,13 @@ class Release(models.Model):
 
     class Layout(models.TextChoices):
         # jsonl, csv, chatearthnet and llava files of every split, images by id
-        PRODUCT = "product", "Every format, images by scene and patch id"
+        PRODUCT = "product", "Product: every format, images by scene and patch id"
         # ChatEarthNet's own: PNG images by patch name, a caption JSON per split and
         # source (captions/export/release_files.py)
-        CHATEARTHNET = "chatearthnet", "ChatEarthNet's layout, images by name"
+        CHATEARTHNET = (
+            "chatearthnet",
+            "ChatEarthNet's: PNG images by patch name, a caption file per split",
+        )
 
     number = models.PositiveIntegerField(unique=True)
     layout = models.CharField(

@@ -63,8 +63,11 @@ class Migration(migrations.Migration):
             name="layout",
             field=models.CharField(
                 choices=[
-                    ("product", "Every format, images by scene and patch id"),
-                    ("chatearthnet", "ChatEarthNet's layout, images by name"),
+                    ("product", "Product: every format, images by scene and patch id"),
+                    (
+                        "chatearthnet",
+                        "ChatEarthNet's: PNG images by patch name, a caption file per split",
+                    ),
                 ],
                 default="product",
                 max_length=16,
@@ -83,6 +86,7 @@ class Migration(migrations.Migration):
                 db_index=True,
                 help_text="The patch's file name: its tile's, or made from scene and window",
                 max_length=300,
+                verbose_name="file name",
             ),
         ),
         migrations.CreateModel(
