@@ -28,8 +28,10 @@ SPLIT_THRESHOLDS = ((0.6, Patch.Split.TRAIN), (0.7, Patch.Split.VAL))
 MAX_SPLIT_BLOCK = 1000
 # A SatlasPretrain tile name: <col>_<row> at web-mercator zoom 13, then an optional
 # quarter of a 512 tile (`captions/ingest/tiles.py` reads the same names).
-_SATLAS_NAME = re.compile(r"(?P<col>\d+)_(?P<row>\d+)(?:_patch[01][01])?\.png")
-_QUARTER = re.compile(r"_patch[01][01](?=\.png$)")
+_SATLAS_NAME = re.compile(
+    r"(?P<col>\d+)_(?P<row>\d+)(?:_patch[01][01])?\.png", re.IGNORECASE
+)
+_QUARTER = re.compile(r"_patch[01][01](?=\.png$)", re.IGNORECASE)
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 SCENE_CHARS_IN_NAME = 120
 # The split a caption file names: ChatEarthNet_caps_35_train.json, …_val.json, …

@@ -68,6 +68,7 @@ def test_the_quarters_of_a_tile_and_the_tiles_of_a_block_share_a_split():
     }
     assert block == quarters
     assert tile_split_key("4356_2917.png", block=4) not in block
+    assert tile_split_key("4353_2917.PNG", block=4) in block
     # Other tile names: a tile is its own block, its quarters with it.
     assert tile_split_key("berlin_patch01.png", block=4) == tile_split_key(
         "berlin.png", block=4
