@@ -26,16 +26,25 @@ then the others by position. The codes:
 ``dominant_missing``
     The largest class of the patch (any of them on a tie) is not named.
 ``region_contradiction``
-    A sentence about exactly one region names a class with fewer than 20 pixels
-    there, or gives a class a size ("a large portion of crop", "dominated by water")
-    more than one step away from its size phrase there (DOMAIN.md 4).
+    A sentence about exactly one region, or a size given in one region ("a small
+    part of the top left is water"), names a class with fewer than 20 pixels there.
+``size_contradiction``
+    A size given to a class in one area, a region or the whole image ("a large
+    portion of crop", "water covers an extra small fraction of the image", "about
+    half", "12%", "mostly cropland", "water dominates"), that the class's share of
+    that area denies: the share lies more than `SIZE_MARGIN` (5) points outside the
+    words' band (DOMAIN.md 4's bands from the recipe's percentage, so "large" passes
+    for 45-84%), or the class said to dominate is not the largest and trails it by
+    more than 10 points (or is under 20%). The span runs from the size words to the
+    class's name.
 ``near_duplicate``
     From `near_duplicates.near_duplicates`, across captions: nearly the same wording
     as another.
 
 The words each check looks for are the shared vocabulary's
-(captions/generation/vocabulary.py), read by `lexicon.scan`; the region check lives in
-region_checks.py and is deliberately conservative.
+(captions/generation/vocabulary.py), read by `lexicon.scan` and `lexicon.size_claims`;
+the region and size checks live in region_checks.py and are deliberately
+conservative.
 """
 
 import re
@@ -48,7 +57,7 @@ from captions.generation.lexicon import (
     scan,
 )
 from captions.generation.prompts import mentionable
-from captions.generation.region_checks import region_contradictions
+from captions.generation.region_checks import area_contradictions
 from captions.generation.vocabulary import percent
 from captions.landcover import CLASS_BY_CODE
 
@@ -74,7 +83,8 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "colour_word": "Uses a colour name; a caption names land-cover classes instead.",
     "absent_class": "Names a class that the patch does not have (or has under 20 px).",
     "dominant_missing": "Does not name the largest class of the patch.",
-    "region_contradiction": "Says something about a region that its statistics deny.",
+    "region_contradiction": "Places a class in a region that has none of it.",
+    "size_contradiction": "Gives a class a size that its share of the area denies.",
     "near_duplicate": "Nearly the same wording as another caption.",
 }
 _ENDS_SENTENCE_RE = re.compile(r"[.!?][\"'”’)\]]*$")
@@ -105,8 +115,8 @@ def check_caption(
         *_absent_findings(mentions, present, landcover),
         *_dominant_findings(mentions, landcover),
         *(
-            _finding("region_contradiction", message, span)
-            for message, span in region_contradictions(
+            _finding(check, message, span)
+            for check, message, span in area_contradictions(
                 text, words, hits, mentions, present, landcover
             )
         ),

@@ -165,6 +165,7 @@ _SIZE_LOWER_BOUNDS = (0, 10, 20, 50, 80)
 # The nouns a prompt puts after a size phrase ("a large portion of forest").
 SIZE_NOUNS: tuple[str, ...] = ("fraction", "part", "portion", "amount", "quantity")
 # The nouns the checks read after a size word: the prompt's and their near synonyms.
+# Not "patches": "small patches of water" says how water lies, not how much there is.
 SIZE_NOUNS_READ: tuple[str, ...] = (
     *SIZE_NOUNS,
     "proportion",
@@ -176,7 +177,191 @@ SIZE_NOUNS_READ: tuple[str, ...] = (
     "extent",
     "coverage",
     "patch",
-    "patches",
+    "majority",
+    "stretch",
+    "sliver",
+    *(f"{noun}s" for noun in SIZE_NOUNS if noun != "quantity"),
+    "quantities",
+    "proportions",
+    "shares",
+    "sections",
+)
+
+# --- Size claims, as the checks read them ----------------------------------------
+
+# The percentages (p = recipe_percent) each size level covers, both ends included.
+SIZE_BANDS: tuple[tuple[int, int], ...] = tuple(
+    (lower, upper - 1)
+    for lower, upper in zip(
+        _SIZE_LOWER_BOUNDS, (*_SIZE_LOWER_BOUNDS[1:], 101), strict=True
+    )
+)
+# A size a caption gives is flagged only when the class's share lies more than this
+# many points outside what the words claim: a phrase one level off at a band's edge
+# ("large" for 46%, "tiny" for 13%) passes, since a writer's rounding or judgement
+# moves a share across a boundary without contradicting the statistics.
+SIZE_MARGIN = 5
+# "Mostly forest" of a class that is not the largest: flagged when the largest has
+# more than this many points over it, or when the class is small or less.
+DOMINANCE_MARGIN = 10
+# Phrases that claim a share without a size word (percent bands, both ends included).
+# A phrase ending in "of" needs it, or the end of a clause, after it: "most of the
+# image", "covers most.", never "the most extensive".
+SHARE_PHRASES: dict[str, tuple[int, int]] = {
+    "most of": (50, 100),
+    "the majority": (50, 100),
+    "the bulk": (50, 100),
+    "the greater part": (50, 100),
+    "the larger part": (50, 100),
+    "the better part": (50, 100),
+    "a sliver": (0, 9),
+    "a trace": (0, 9),
+    "a scattering": (0, 9),
+    "hardly any": (0, 9),
+    "barely any": (0, 9),
+    "very little": (0, 9),
+}
+# Words that claim nearly all or all of an area ("almost the whole area", "is
+# entirely forest").
+NEARLY_ALL_WORDS: tuple[str, ...] = ("nearly", "almost", "virtually", "practically")
+ALL_WORDS: tuple[str, ...] = ("entirely", "completely", "wholly", "exclusively")
+NEARLY_ALL_BAND = (90, 100)
+# Fractions a caption gives as words, in percent.
+FRACTION_PERCENTS: dict[str, int] = {
+    "half": 50,
+    "a third": 33,
+    "one third": 33,
+    "two thirds": 67,
+    "a quarter": 25,
+    "one quarter": 25,
+    "three quarters": 75,
+    "a fifth": 20,
+    "one fifth": 20,
+    "two fifths": 40,
+    "three fifths": 60,
+    "four fifths": 80,
+    "a tenth": 10,
+    "one tenth": 10,
+    "nine tenths": 90,
+}
+# How a hedge before a fraction or a percentage widens it: "about a third" is
+# 30-36%, "nearly half" 45-50%, "more than half" 50-100%.
+SHARE_HEDGES: dict[str, str] = {
+    **dict.fromkeys(
+        ("about", "roughly", "around", "approximately", "some", "close to"), "around"
+    ),
+    **dict.fromkeys(
+        (
+            "nearly",
+            "almost",
+            "just under",
+            "a little less than",
+            "slightly less than",
+            "just below",
+        ),
+        "under",
+    ),
+    **dict.fromkeys(
+        (
+            "just over",
+            "a little more than",
+            "slightly more than",
+            "a little over",
+            "just above",
+        ),
+        "over",
+    ),
+    **dict.fromkeys(
+        ("more than", "over", "above", "at least", "well over", "well above"), "above"
+    ),
+    **dict.fromkeys(
+        ("less than", "under", "below", "at most", "well under", "well below"), "below"
+    ),
+}
+# Words that claim a class is the largest of an area: before the class ("mostly
+# forest", "dominated by water") or after it ("water dominates", "forest is the
+# dominant class").
+DOMINANCE_BEFORE: tuple[str, ...] = (
+    "dominated by",
+    "mostly",
+    "mainly",
+    "predominantly",
+    "largely",
+    "primarily",
+    "chiefly",
+    "principally",
+    "overwhelmingly",
+)
+DOMINANCE_AFTER: tuple[str, ...] = ("dominates", "dominate", "dominating")
+DOMINANT_WORDS: tuple[str, ...] = (
+    "dominant",
+    "predominant",
+    "main",
+    "prevailing",
+    "primary",
+    "principal",
+    "largest",
+    "most widespread",
+    "most extensive",
+    "most common",
+)
+# Verbs that give a class a share ("water covers a small part", "forest, which
+# spans most of the image"), one a line.
+SHARE_VERBS: tuple[str, ...] = tuple(
+    line.strip()
+    for line in """
+    covers
+    cover
+    covering
+    occupies
+    occupy
+    occupying
+    fills
+    fill
+    filling
+    spans
+    span
+    spanning
+    represents
+    represent
+    representing
+    comprises
+    comprise
+    comprising
+    constitutes
+    constitute
+    forms
+    form
+    takes up
+    take up
+    taking up
+    makes up
+    make up
+    making up
+    accounts for
+    account for
+    accounting for
+    extends over
+    extending over
+    stretches over
+    stretching over
+    spreads over
+    spread over
+    is
+    are
+    """.strip().splitlines()
+)
+# Words that make a sentence one about the whole image ("the image is mostly
+# forest", "overall, …"). Not "patch": "a small patch of water" is a size.
+WHOLE_IMAGE_WORDS: tuple[str, ...] = (
+    "image",
+    "scene",
+    "picture",
+    "tile",
+    "landscape",
+    "overall",
+    "whole",
+    "entire",
 )
 
 

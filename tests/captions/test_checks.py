@@ -80,6 +80,7 @@ def test_every_check_code_has_a_description_for_the_ui():
         "absent_class",
         "dominant_missing",
         "region_contradiction",
+        "size_contradiction",
         "near_duplicate",
     }
 
@@ -235,20 +236,22 @@ def test_a_size_phrase_two_steps_from_the_statistics_is_flagged(stats):
     text = GOOD.replace(
         "an extra small fraction of developed", "a large portion of developed"
     )
-    findings = only(check_caption(text, stats), "region_contradiction")
+    findings = only(check_caption(text, stats), "size_contradiction")
     assert [spanned(text, f) for f in findings] == ["large portion of developed area"]
     assert "5%" in findings[0]["message"]
 
 
-def test_a_size_phrase_one_step_off_passes(stats):
-    # Water covers 30% of the top right: "medium"; "large" is one step away.
+def test_a_size_phrase_one_step_off_far_from_its_band_is_flagged(stats):
+    # Water covers 30% of the top right: "medium"; "large" starts 20 points higher.
+    # (One step off near a band's edge passes: tests/captions/test_size_checks.py.)
     text = GOOD.replace("a medium part of water", "a large part of water")
-    assert only(check_caption(text, stats), "region_contradiction") == []
+    findings = only(check_caption(text, stats), "size_contradiction")
+    assert [spanned(text, f) for f in findings] == ["large part of water"]
 
 
 def test_dominance_of_a_small_class_that_is_not_the_largest_is_flagged(stats):
     text = GOOD + " The bottom left is dominated by developed area."
-    findings = only(check_caption(text, stats), "region_contradiction")
+    findings = only(check_caption(text, stats), "size_contradiction")
     assert [spanned(text, f) for f in findings] == ["dominated by developed area"]
 
 

@@ -128,7 +128,7 @@ export function showConflict({ error, current, mine, editing }) {
   element("[data-conflict-theirs]").textContent = current.text;
   element("[data-conflict-mine]").textContent = mine;
   element("[data-conflict]").hidden = false;
-  renderCaption(current.text);
+  renderCaption(current.text, current.checks);
   if (editing) {
     startEdit(mine);
     saveDraft(mine);

@@ -1,6 +1,9 @@
 // The caption, with its class words highlighted: each word of the class vocabulary is
 // marked in its class colour, and marked as an error where the class is not in the patch.
-// The caption is untrusted text: it goes into the page as text nodes only.
+// The words a check finding points at (its span: a wrong size, a misplaced class, a
+// colour or forbidden word, the unfinished sentence) are marked too, the finding's
+// message as their title. The caption is untrusted text: it goes into the page as text
+// nodes only.
 
 import { caption, element, make, vocabulary } from "./state.js";
 
@@ -49,9 +52,7 @@ function classMark(word, present) {
   return mark;
 }
 
-export function renderCaption(text) {
-  const present = presentClasses();
-  const container = element("[data-caption-text]");
+function classNodes(text, present) {
   const nodes = [];
   let position = 0;
   for (const match of text.matchAll(matcher.pattern)) {
@@ -64,5 +65,68 @@ export function renderCaption(text) {
   if (position < text.length) {
     nodes.push(document.createTextNode(text.slice(position)));
   }
-  container.replaceChildren(...nodes);
+  return nodes;
+}
+
+// The checks count characters as Python does (code points); a JavaScript string
+// counts UTF-16 units, two for a character beyond the BMP (an emoji).
+function unitOffsets(text) {
+  const offsets = [];
+  let unit = 0;
+  for (const character of text) {
+    offsets.push(unit);
+    unit += character.length;
+  }
+  offsets.push(unit);
+  return offsets;
+}
+
+// The findings' spans as ranges of `text`, overlapping ones merged into one range
+// that carries all their messages.
+function findingRanges(text, checks) {
+  const offsets = unitOffsets(text);
+  const ranges = (checks ?? [])
+    .filter((finding) => Array.isArray(finding.span) && finding.span[1] > finding.span[0])
+    .map((finding) => ({
+      start: offsets[Math.min(finding.span[0], offsets.length - 1)],
+      end: offsets[Math.min(finding.span[1], offsets.length - 1)],
+      checks: [finding.check],
+      messages: [finding.message],
+    }))
+    .sort((first, second) => first.start - second.start || second.end - first.end);
+  const merged = [];
+  for (const range of ranges) {
+    const last = merged.at(-1);
+    if (last && range.start < last.end) {
+      last.end = Math.max(last.end, range.end);
+      last.checks.push(...range.checks);
+      last.messages.push(...range.messages);
+    } else {
+      merged.push(range);
+    }
+  }
+  return merged;
+}
+
+function findingMark(text, range, present) {
+  const mark = make("mark", undefined, "finding");
+  mark.dataset.checks = [...new Set(range.checks)].join(" ");
+  mark.title = range.messages.join("\n");
+  mark.replaceChildren(...classNodes(text.slice(range.start, range.end), present));
+  return mark;
+}
+
+// `checks` are the findings of `text` (by default the caption's own, when `text` is
+// the text they were computed for).
+export function renderCaption(text, checks = text === caption.text ? caption.checks : []) {
+  const present = presentClasses();
+  const nodes = [];
+  let position = 0;
+  for (const range of findingRanges(text, checks)) {
+    nodes.push(...classNodes(text.slice(position, range.start), present));
+    nodes.push(findingMark(text, range, present));
+    position = range.end;
+  }
+  nodes.push(...classNodes(text.slice(position), present));
+  element("[data-caption-text]").replaceChildren(...nodes);
 }
