@@ -20,6 +20,7 @@ from captions.export.filters import export_filters_from
 from captions.export.formats import export_chunks
 from captions.models import Caption, Patch, Release
 from captions.selectors import verified_pairs
+from tests.api_data import token_client
 from tests.captions.tile_fixtures import (
     BUILT,
     CROP,
@@ -234,3 +235,40 @@ def test_a_clash_found_when_the_build_freezes_fails_the_release_naming_both(
     release.refresh_from_db()
     assert release.status == Release.Status.FAILED
     assert f"patch {first.pk}" in release.error and f"patch {other.pk}" in release.error
+
+
+def test_the_api_creates_a_chatearthnet_layout_release_and_refuses_bad_ones(
+    release_folder, curator, consumer, releases_root, enqueued_builds
+):
+    import_release(release_folder)
+    approve_all(curator)
+    client = token_client(curator)
+
+    def post(body: dict):
+        return client.post("/api/v1/releases/", body, content_type="application/json")
+
+    bad = post({"layout": "zip"})
+    created = post({"layout": "chatearthnet", "split": "val"})
+    refused = token_client(consumer).post(
+        "/api/v1/releases/", {"layout": "chatearthnet"}, content_type="application/json"
+    )
+
+    assert bad.status_code == 400 and "zip" in bad.json()["error"]
+    assert created.status_code == 202
+    assert created.json()["layout"] == "chatearthnet"
+    assert refused.status_code == 403
+    run("import_tiles", str(release_folder), "--name", "again", "--no-progress")
+    run("import_captions", str(release_folder / f"{FAMILY}_val.json"),
+        "--scene", "again", "--source", "second-look")  # fmt: skip
+    approve_all_pending(curator)
+    clash = post({"layout": "chatearthnet", "split": "val"})
+    assert clash.status_code == 400
+    assert "two images would be written as images/" in clash.json()["error"]
+    assert Release.objects.count() == 1
+
+
+def approve_all_pending(curator) -> None:
+    for caption_id in Caption.objects.filter(status="pending").values_list(
+        "id", flat=True
+    ):
+        services.caption_approve(caption_id=caption_id, user=curator, version=1)
