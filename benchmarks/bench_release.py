@@ -51,22 +51,26 @@ print(json.dumps({"seconds": seconds, "images": images,
 
 
 def manage(env: dict, *arguments: str) -> str:
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "manage.py", *arguments],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {arguments[0]} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
 
 
 def measure(pairs: int, repeat: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-release-", dir=ROOT / "var"))
+    # Only what this run sets: other benchmarks of `make bench` leave theirs behind.
     env = {
-        **os.environ,
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(folder)),
         "DEBUG": "1",
         "VAR_DIR": str(folder),
         "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
         "LOG_LEVEL": "ERROR",
     }
-    env.pop("CELERY_BROKER_URL", None)
     try:
         manage(env, "migrate", "--noinput", "-v", "0")
         # Distinct previews, one per patch: each image is read and encoded for real.

@@ -21,6 +21,7 @@ import bench_export  # noqa: E402
 import bench_generation  # noqa: E402
 import bench_ingest  # noqa: E402
 import bench_landcover  # noqa: E402
+import bench_release  # noqa: E402
 import bench_review  # noqa: E402
 import bench_review_http  # noqa: E402
 
@@ -60,6 +61,7 @@ SECTIONS = (
     "review_http",
     "export",
     "checks",
+    "release",
 )
 
 
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         blocks.append(export_block(export))
     if "checks" in only:
         blocks.append(checks_block(bench_checks.run()))
+    if "release" in only:
+        blocks.append(release_block(bench_release.main(["--pairs", "2000"])))
     write_report(blocks, partial=len(only) < len(SECTIONS))
 
 
@@ -429,6 +433,33 @@ def checks_block(results: dict) -> list[str]:
     return lines
 
 
+RELEASE_INTRO = """\
+## Building a release: ChatEarthNet's layout against the product layout (issue 11)
+
+The same frozen pairs built in both layouts, alternately, in one process as a worker
+builds them (SQLite, `benchmarks/bench_release.py`), median of 3 builds each. The
+product layout copies each stored preview (lossless WebP) as it is; ChatEarthNet's
+layout decodes it and writes PNG (`compress_level=1`) under the patch's name, on
+`COPY_THREADS` threads. The benchmark data's previews are synthetic, noise-like
+textures (about 134 kB of WebP per 256×256 patch), harder to compress than real
+Sentinel-2 crops, so PNG costs more here than it would on real imagery (DOMAIN.md
+section 8 measured 180 PNG encodings/s at this level on real crops).
+
+| pairs | images | product layout | ChatEarthNet layout | ratio |
+| --- | --- | --- | --- | --- |"""
+
+
+def release_block(result: dict) -> list[str]:
+    return [
+        RELEASE_INTRO,
+        f"| {result['pairs']:,} | {result['images']:,} | "
+        f"{result['product_s']:.1f} s ({result['product_images_per_s']:.0f} images/s)"
+        f" | {result['chatearthnet_s']:.1f} s "
+        f"({result['chatearthnet_images_per_s']:.0f} images/s) | "
+        f"**{result['ratio']:.1f}×** |",
+    ]
+
+
 HEADER = [
     "# Benchmarks",
     "",
@@ -449,8 +480,12 @@ def write_report(blocks: list[list[str]], *, partial: bool) -> None:
     path = ROOT / "docs" / "benchmarks.md"
     sections: dict[str, str] = {}
     order: list[str] = []
+    header = "\n".join(HEADER).replace("{machine}", machine())
     if partial and path.exists():
-        for chunk in path.read_text().split("\n## ")[1:]:
+        old = path.read_text()
+        # A partial run keeps the old preamble (machine line and notes) as it was.
+        header = old.split("\n## ", 1)[0].rstrip("\n") + "\n"
+        for chunk in old.split("\n## ")[1:]:
             heading = "## " + chunk.split("\n", 1)[0]
             sections[heading] = "## " + chunk.rstrip("\n")
             order.append(heading)
@@ -459,7 +494,6 @@ def write_report(blocks: list[list[str]], *, partial: bool) -> None:
         if heading not in sections:
             order.append(heading)
         sections[heading] = "\n".join(block)
-    header = "\n".join(HEADER).replace("{machine}", machine())
     text = header + "\n" + "\n\n".join(sections[name] for name in order) + "\n"
     path.write_text(text)
     print(text)
