@@ -42,9 +42,10 @@ then the others by position. The codes:
     as another.
 
 The words each check looks for are the shared vocabulary's
-(captions/generation/vocabulary.py), read by `lexicon.scan` and `lexicon.size_claims`;
-the region and size checks live in region_checks.py and are deliberately
-conservative.
+(captions/generation/vocabulary.py), read by `lexicon.scan` and
+`size_claims.size_claims`; the region check lives in region_checks.py and the size
+check in size_checks.py, both reading sentences through sentences.py, and both are
+deliberately conservative.
 """
 
 import re

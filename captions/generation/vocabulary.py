@@ -226,7 +226,8 @@ SHARE_PHRASES: dict[str, tuple[int, int]] = {
 NEARLY_ALL_WORDS: tuple[str, ...] = ("nearly", "almost", "virtually", "practically")
 ALL_WORDS: tuple[str, ...] = ("entirely", "completely", "wholly", "exclusively")
 NEARLY_ALL_BAND = (90, 100)
-# Fractions a caption gives as words, in percent.
+# Fractions a caption gives as words, in percent: the checks read them all, and the
+# writers (captions/llm/offline_phrases.py, devdata) take theirs from here.
 FRACTION_PERCENTS: dict[str, int] = {
     "half": 50,
     "a third": 33,

@@ -7,6 +7,7 @@ colour word: tests/captions/llm/test_offline.py holds the writer to it.
 """
 
 from captions.generation.vocabulary import (
+    FRACTION_PERCENTS,
     SIZE_LEVEL_OF_WORD,
     SIZE_NOUNS,
     SIZE_WORDS,
@@ -104,16 +105,21 @@ PLAIN_SIZES: tuple[tuple[str, ...], ...] = (
     ("a big part of", "a great deal of"),
     ("an almost unbroken expanse of", "a near-continuous stretch of"),
 )
-FRACTION_WORDS = (
-    (10, "a tenth"),
-    (20, "a fifth"),
-    (25, "a quarter"),
-    (33, "a third"),
-    (40, "two fifths"),
-    (50, "half"),
-    (67, "two thirds"),
-    (75, "three quarters"),
-    (90, "nine tenths"),
+# The fractions the writer gives, (percent, words) in rising order: some of those the
+# checks read, with their percentages from the shared table.
+FRACTION_WORDS: tuple[tuple[int, str], ...] = tuple(
+    (FRACTION_PERCENTS[words], words)
+    for words in (
+        "a tenth",
+        "a fifth",
+        "a quarter",
+        "a third",
+        "two fifths",
+        "half",
+        "two thirds",
+        "three quarters",
+        "nine tenths",
+    )
 )
 SHARE_VERBS = (
     ("covers", "cover"),

@@ -1,4 +1,4 @@
-"""The size check (captions/generation/region_checks.py, reported by checks.py as
+"""The size check (captions/generation/size_checks.py, reported by checks.py as
 ``size_contradiction``): a size a caption gives a class, overall or in a region, that
 the class's share of that area denies; and the words it marks on the review page.
 
@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from captions.generation.checks import check_caption
-from captions.generation.lexicon import size_claims
+from captions.generation.size_claims import size_claims
 from captions.landcover import landcover_stats
 from tests.captions.patch_fixtures import (
     BUILT,
