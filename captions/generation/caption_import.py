@@ -236,12 +236,7 @@ def captions_import(
     batch: list[_Entry] = []
     for position, image, text in _entries(path):
         result.read += 1
-        if len(text) > MAX_CAPTION_CHARS:
-            result.too_long.add(position, image)
-            continue
-        if UNSTORABLE_CHARACTERS.search(image) or UNSTORABLE_CHARACTERS.search(text):
-            # repr: the name itself may hold the NUL
-            result.unstorable.add(position, repr(image[:NAME_CHARS_SHOWN]))
+        if not _storable(position, image, text, result):
             continue
         batch.append(_Entry(position, Path(image).name, text))
         if len(batch) >= BATCH_SIZE:
@@ -251,6 +246,20 @@ def captions_import(
     if result.read == 0:
         raise CaptionImportError(f"{path}: holds no captions")
     return result
+
+
+def _storable(
+    position: int, image: str, text: str, result: CaptionImportResult
+) -> bool:
+    """Whether an entry may be stored; one that may not is counted where it goes."""
+    if len(text) > MAX_CAPTION_CHARS:
+        result.too_long.add(position, image)
+        return False
+    if UNSTORABLE_CHARACTERS.search(image) or UNSTORABLE_CHARACTERS.search(text):
+        # repr: the name itself may hold the NUL
+        result.unstorable.add(position, repr(image[:NAME_CHARS_SHOWN]))
+        return False
+    return True
 
 
 @dataclass(frozen=True)

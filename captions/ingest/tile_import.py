@@ -103,15 +103,7 @@ def scene_import_tiles(
         return TileImportResult(
             scene.pk, 0, scene.patches_skipped, already_ingested=True
         )
-    if split_block is not None:
-        scene.split_block = split_block  # a failed import redone with a new block
-    scene_claim(
-        scene,
-        work="imported",
-        patches_total=0,
-        max_invalid=max_invalid,
-        split_block=scene.split_block,
-    )
+    _claim(scene, max_invalid=max_invalid, split_block=split_block)
     with failures_recorded(
         scene, source=str(directory), work="import", expected=(TileError,)
     ):
@@ -119,6 +111,20 @@ def scene_import_tiles(
         if discovery is None:
             discovery = _discover(directory)
         return _TileImport(scene, options).run(discovery, on_progress)
+
+
+def _claim(scene: Scene, *, max_invalid: float, split_block: int | None) -> None:
+    """Take the scene with this import's options (a failed import may be redone
+    with others; without a new split block it keeps its own)."""
+    if split_block is not None:
+        scene.split_block = split_block
+    scene_claim(
+        scene,
+        work="imported",
+        patches_total=0,
+        max_invalid=max_invalid,
+        split_block=scene.split_block,
+    )
 
 
 def _input_folder(directory: Path, policy: InputPolicy) -> Path:
