@@ -292,6 +292,13 @@ class Caption(models.Model):
     template = models.ForeignKey(
         PromptTemplate, null=True, blank=True, on_delete=models.PROTECT
     )
+    # Lineage of a regenerated caption: the rejected caption it replaces and the
+    # reviewer's reason, which its prompt carried as a correction hint.
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="replaced_by",
+    )  # fmt: skip
+    replace_reason = models.CharField(max_length=500, blank=True)
     generated_text = models.TextField()
     text = models.TextField(help_text="The current text, after any edits")
     status = models.CharField(

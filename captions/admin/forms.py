@@ -156,6 +156,13 @@ class JobLaunchForm(forms.Form):
         label="Only uncaptioned",
         help_text="Skip patches that already have a caption, from any job or import.",
     )
+    rejected_only = forms.BooleanField(
+        initial=False,
+        required=False,
+        label="Regenerate rejected captions",
+        help_text="Only patches with a rejected caption that nothing replaces yet; "
+        "each new caption replaces it, and its prompt carries the reviewer's reason.",
+    )
     limit = forms.IntegerField(
         min_value=1, required=False, help_text="At most this many patches."
     )
@@ -267,6 +274,7 @@ class JobLaunchForm(forms.Form):
             splits=tuple(data["splits"]),
             only_uncaptioned=data["only_uncaptioned"],
             limit=data["limit"],
+            rejected_only=data["rejected_only"],
         )
 
     def model_name(self) -> str:

@@ -71,6 +71,7 @@ class CaptionAdmin(ReadOnlyAdmin):
                 "fields": [
                     "source",
                     "job",
+                    ("replaces", "replace_reason"),
                     "template",
                     "model",
                     "parameters_json",

@@ -19,7 +19,7 @@ from captions.models import GenerationJob
 
 # The launch form's fields, grouped as on the page.
 LAUNCH_FIELDSETS = [
-    ("Patches", ["scenes", "splits", "only_uncaptioned", "limit"]),
+    ("Patches", ["scenes", "splits", "only_uncaptioned", "rejected_only", "limit"]),
     ("Model", ["backend", "endpoint", "model", "template", "include_rgb"]),
     (
         "Throughput and cost",

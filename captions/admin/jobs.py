@@ -261,7 +261,7 @@ class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
         parts = [
             "scenes: " + (", ".join(sorted(names)) if scene_ids else "all ready"),
             "splits: " + (", ".join(selection.get("splits") or []) or "all"),
-            "only uncaptioned" if selection.get("only_uncaptioned") else "all patches",
+            _patches_text(selection),
         ]
         if selection.get("limit") is not None:
             parts.append(f"at most {selection['limit']}")
@@ -348,3 +348,9 @@ class GenerationFailureAdmin(ReadOnlyAdmin):
     def message_short(self, failure: GenerationFailure) -> str:
         text = failure.message
         return text if len(text) <= 160 else text[:159] + "…"
+
+
+def _patches_text(selection: dict) -> str:
+    if selection.get("rejected_only"):
+        return "regenerating rejected captions"
+    return "only uncaptioned" if selection.get("only_uncaptioned") else "all patches"

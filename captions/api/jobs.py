@@ -57,6 +57,7 @@ class SelectionSerializer(serializers.Serializer):
     splits = serializers.ListField(child=serializers.CharField())
     only_uncaptioned = serializers.BooleanField()
     limit = serializers.IntegerField(allow_null=True)
+    rejected_only = serializers.BooleanField(default=False)
 
 
 class JobSerializer(serializers.Serializer):
@@ -114,6 +115,11 @@ class LaunchInputSerializer(StrictInputSerializer):
     )
     only_uncaptioned = serializers.BooleanField(
         default=True, help_text="Skip patches that already have a caption."
+    )
+    rejected_only = serializers.BooleanField(
+        default=False,
+        help_text="Regenerate: only patches with a rejected caption nothing replaces "
+        "yet; each new caption replaces it, its prompt carrying the reject reason.",
     )
     limit = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True
@@ -209,6 +215,7 @@ def _service_arguments(values: dict) -> dict:
             splits=tuple(values["splits"]),
             only_uncaptioned=values["only_uncaptioned"],
             limit=values.get("limit"),
+            rejected_only=values["rejected_only"],
         ),
         "backend": values["backend"],
         "endpoint": values["endpoint"],

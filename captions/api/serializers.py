@@ -174,7 +174,8 @@ class CaptionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Caption
         fields = [
-            "id", "patch", "job", "source", "template", "model", "status", "text",
+            "id", "patch", "job", "source", "replaces", "replace_reason",
+            "template", "model", "status", "text",
             "generated_text", "checks", "failed_checks", "version", "finish_reason",
             "prompt_tokens", "completion_tokens", "reviewed_by", "reviewed_at",
             "created_at", "updated_at", "revisions",

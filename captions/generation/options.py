@@ -55,6 +55,10 @@ class Selection:
     splits: tuple[str, ...] = ()
     only_uncaptioned: bool = True
     limit: int | None = None
+    # Regenerate: the patches with a rejected caption that nothing replaces yet; each
+    # new caption replaces it, its prompt carrying the reject reason (captions
+    # generation/regeneration.py). `only_uncaptioned` does not apply then.
+    rejected_only: bool = False
 
     def as_json(self) -> dict:
         return {
@@ -62,6 +66,7 @@ class Selection:
             "splits": list(self.splits),
             "only_uncaptioned": self.only_uncaptioned,
             "limit": self.limit,
+            "rejected_only": self.rejected_only,
         }
 
 

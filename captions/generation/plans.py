@@ -21,6 +21,12 @@ from captions.generation.prompts import (
     estimate_tokens,
     render_messages,
     vision_map_png,
+    with_correction,
+)
+from captions.generation.regeneration import (
+    Correction,
+    corrections_for,
+    with_rejections,
 )
 from captions.generation.templates import spec_of, template_get
 from captions.llm.registry import BACKENDS
@@ -36,7 +42,9 @@ def selected_patches(selection: Selection) -> QuerySet[Patch]:
         patches = patches.filter(scene_id__in=selection.scene_ids)
     if selection.splits:
         patches = patches.filter(split__in=selection.splits)
-    if selection.only_uncaptioned:
+    if selection.rejected_only:
+        patches = with_rejections(patches)
+    elif selection.only_uncaptioned:
         patches = patches.exclude(captions__isnull=False)
     patches = patches.order_by("id")
     if selection.limit is not None:
@@ -73,7 +81,10 @@ def job_plan(
         raise GenerationError("the selection holds no patches to caption")
     example = patches.first()
     assert example is not None
-    messages = messages_for(spec_of(prompt_template), example, options)
+    correction = None
+    if selection.rejected_only:
+        correction = corrections_for([example.pk]).get(example.pk)
+    messages = messages_for(spec_of(prompt_template), example, options, correction)
     tokens_in = estimate_tokens(messages) * count
     max_tokens = int(prompt_template.parameters.get("max_tokens", 300))
     tokens_out = min(EXPECTED_OUTPUT_TOKENS, max_tokens) * count
@@ -98,8 +109,21 @@ def _check_launch(
         raise GenerationError("in-flight requests and chunk size must be at least 1")
 
 
-def messages_for(spec: PromptSpec, patch: Patch, options: JobOptions) -> list[dict]:
-    """The chat messages of `spec` for `patch`, exactly as they are sent."""
+def messages_for(
+    spec: PromptSpec,
+    patch: Patch,
+    options: JobOptions,
+    correction: Correction | None = None,
+) -> list[dict]:
+    """The chat messages of `spec` for `patch`, exactly as they are sent; with the
+    reject reason as a hint when the caption replaces a rejected one."""
+    messages = _messages(spec, patch, options)
+    if correction is not None:
+        messages = with_correction(messages, correction.reason)
+    return messages
+
+
+def _messages(spec: PromptSpec, patch: Patch, options: JobOptions) -> list[dict]:
     if spec.kind != "vision":
         return render_messages(spec, patch.landcover)
     rgb_png = None

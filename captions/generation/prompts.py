@@ -21,6 +21,7 @@ brace in a template is written twice, ``{{`` / ``}}``):
 import base64
 import io
 import math
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Literal
@@ -283,6 +284,29 @@ def render_messages(
     if rgb_png is not None:
         content.append(_image_part(rgb_png))
     return [system, {"role": "user", "content": content}]
+
+
+CORRECTION_HINT = (
+    "A reviewer rejected an earlier caption of this image{because}. Write a new "
+    "caption that does not repeat that mistake."
+)
+_WHITESPACE = re.compile(r"\s+")
+
+
+def with_correction(messages: list[dict], reason: str) -> list[dict]:
+    """`messages` with a correction hint after the user's text: a reviewer rejected
+    an earlier caption, for `reason` (regeneration, issue 12). The reason is the
+    reviewer's own words, on one line, in quotes."""
+    reason = _WHITESPACE.sub(" ", reason).strip().replace('"', "'")
+    hint = CORRECTION_HINT.format(because=f' because: "{reason}"' if reason else "")
+    user = dict(messages[-1])
+    content = user["content"]
+    if isinstance(content, str):
+        user["content"] = f"{content}\n\n{hint}"
+    else:  # vision: the text part comes first, then the images
+        first = {**content[0], "text": f"{content[0]['text']}\n\n{hint}"}
+        user["content"] = [first, *content[1:]]
+    return [*messages[:-1], user]
 
 
 _IMAGE_SIGNATURES = (

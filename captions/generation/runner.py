@@ -35,6 +35,7 @@ from captions.generation.options import (
 )
 from captions.generation.plans import messages_for
 from captions.generation.prompts import PromptSpec
+from captions.generation.regeneration import Correction, corrections_for
 from captions.generation.templates import spec_of
 from captions.llm.base import Backend, BackendError, ChatRequest, ChatResult
 from captions.models import Caption, GenerationFailure, GenerationJob, JobChunk, Patch
@@ -76,6 +77,8 @@ class _ChunkRun:
     stopped: str = ""
     crash: Exception | None = None  # what broke a request unexpectedly
     last_beat: float = field(default_factory=time.monotonic)
+    # A regeneration's rejected captions and reasons, by patch (regeneration.py).
+    corrections: dict[int, Correction] = field(default_factory=dict)
 
 
 def chunk_stale_after() -> dt.timedelta:
@@ -146,6 +149,8 @@ def _send_requests(run: _ChunkRun) -> None:
     """Caption the chunk's patches still to do; what is gathered is written even if
     a request breaks the run."""
     todo = _patches_to_do(run.job, run.chunk)
+    if run.job.selection.get("rejected_only"):
+        run.corrections = corrections_for(patch.pk for patch in todo)
     try:
         if run.job.backend == "offline":
             _run_inline(run, todo)
@@ -173,7 +178,9 @@ def _chunk_done(chunk: JobChunk) -> None:
 
 def _request_for(run: _ChunkRun, patch: Patch) -> ChatRequest:
     return ChatRequest(
-        messages=messages_for(run.spec, patch, run.options),
+        messages=messages_for(
+            run.spec, patch, run.options, run.corrections.get(patch.pk)
+        ),
         model=run.job.model,
         parameters=run.spec.parameters,
         landcover=patch.landcover,
@@ -302,11 +309,14 @@ def _caption_from(run: _ChunkRun, patch: Patch, outcome: _Outcome) -> Caption:
     findings = check_caption(
         result.text, patch.landcover, finish_reason=result.finish_reason
     )
+    correction = run.corrections.get(patch.pk)
     return Caption(
         patch=patch,
         job=run.job,
         source="job",
         template=run.job.template,
+        replaces_id=correction.caption_id if correction else None,
+        replace_reason=correction.reason if correction else "",
         generated_text=result.text,
         text=result.text,
         messages=outcome.messages,

@@ -463,6 +463,7 @@ def test_the_selection_narrows_to_scenes_splits_and_a_limit(
         "splits": ["val"],
         "only_uncaptioned": True,
         "limit": 5,
+        "rejected_only": False,
     }
 
 

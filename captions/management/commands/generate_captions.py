@@ -43,6 +43,12 @@ class Command(BaseCommand):
             help="Caption patches that already have a caption too",
         )
         parser.add_argument(
+            "--rejected",
+            action="store_true",
+            help="Regenerate: patches with a rejected caption nothing replaces yet; "
+            "the reject reason goes into the prompt",
+        )
+        parser.add_argument(
             "--in-flight",
             type=int,
             default=DEFAULT_IN_FLIGHT,
@@ -100,6 +106,7 @@ class Command(BaseCommand):
             splits=tuple(options["split"]),
             only_uncaptioned=not options["all"],
             limit=options["limit"],
+            rejected_only=options["rejected"],
         )
         try:
             endpoint = endpoint_name_from(
