@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from verification import api, api_tokens
+from verification import api, api_quality, api_tokens
 
 urlpatterns = [
     path("auth/token/", api_tokens.TokenApi.as_view(), name="api-token"),
@@ -11,6 +11,11 @@ urlpatterns = [
         "auth/tokens/<int:token_id>/",
         api_tokens.TokenRevokeApi.as_view(),
         name="api-token-revoke",
+    ),
+    path(
+        "quality/prompts/",
+        api_quality.PromptQualityApi.as_view(),
+        name="api-quality-prompts",
     ),
     path("review/next/", api.ReviewNextApi.as_view(), name="api-review-next"),
     path(

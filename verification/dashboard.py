@@ -14,6 +14,7 @@ from django.utils import timezone
 from captions.landcover import CLASS_BY_CODE
 from captions.models import Caption
 from verification.models import Revision
+from verification.quality import prompt_quality
 from verification.roles import is_curator, may_review
 
 DAYS_SHOWN = 14
@@ -143,6 +144,19 @@ def verified_class_distribution() -> list[dict]:
     return result
 
 
+def prompt_rows() -> list[dict]:
+    """`quality.prompt_quality` with whole percentages for the page."""
+    return [
+        {
+            **row,
+            "kept_percent": round(100 * row["kept_rate"]),
+            "kept_low_percent": round(100 * row["kept_interval"][0]),
+            "kept_high_percent": round(100 * row["kept_interval"][1]),
+        }
+        for row in prompt_quality()
+    ]
+
+
 def recent_activity(*, only_user=None) -> list[Revision]:
     revisions = Revision.objects.select_related("user", "caption")
     if only_user is not None:
@@ -159,6 +173,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "progress": dataset_progress(),
         "people": annotator_numbers(only_user=only),
         "classes": verified_class_distribution(),
+        "prompts": prompt_rows() if curator else [],
         "recent": recent_activity(only_user=only),
         "is_curator": curator,
         "may_review": may_review(request.user),

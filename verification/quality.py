@@ -1,0 +1,103 @@
+"""How each source of captions fares with reviewers (issue 12, item 4): per prompt
+template version and model (and per imported file), the approve, edit and reject
+counts, the share kept with its 95% Wilson interval, and the commonest reject reasons.
+
+Read by the dashboard (curators) and `GET /api/v1/quality/prompts/`.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+
+from django.db.models import Count, Q
+
+from captions.models import Caption
+from captions.proportions import wilson_interval
+from verification.models import Revision
+
+REASONS_SHOWN = 3
+# Distinct (source, reason) pairs read for the reasons: enough for the top few of
+# each source, bounded whatever the number of reviews.
+REASON_ROWS_READ = 5000
+_STATUSES = ("approved", "edited", "rejected")
+_SOURCE_FIELDS = ("source", "template__name", "template__version", "model")
+_Key = tuple[str, str | None, int | None, str]
+
+
+def prompt_quality() -> list[dict]:
+    """One row per source of captions that has reviewed captions, most reviewed
+    first: counts, shares and the share kept (approved or edited) with its interval."""
+    rows = (
+        Caption.objects.filter(status__in=_STATUSES)
+        .values(*_SOURCE_FIELDS)
+        .annotate(
+            **{status: Count("id", filter=Q(status=status)) for status in _STATUSES}
+        )
+        .order_by()
+    )
+    reasons = _reject_reasons()
+    found = [_row(row, reasons.get(_key(row), Counter())) for row in rows]
+    return sorted(found, key=lambda row: (-row["reviewed"], row["label"]))
+
+
+def _key(row: dict) -> _Key:
+    return (
+        row["source"], row["template__name"], row["template__version"], row["model"]
+    )  # fmt: skip
+
+
+def _label(source: str, template: str | None, version: int | None, model: str) -> str:
+    if source != "job":
+        return f"imported: {source}"
+    return f"{template} v{version} · {model}"
+
+
+def _row(row: dict, reasons: Counter) -> dict:
+    approved, edited, rejected = (row[status] for status in _STATUSES)
+    reviewed = approved + edited + rejected
+    kept = approved + edited
+    interval = wilson_interval(kept, reviewed)
+    return {
+        "label": _label(*_key(row)),
+        "source": row["source"],
+        "template": row["template__name"],
+        "template_version": row["template__version"],
+        "model": row["model"],
+        "reviewed": reviewed,
+        "approved": approved,
+        "edited": edited,
+        "rejected": rejected,
+        "approve_rate": approved / reviewed,
+        "edit_rate": edited / reviewed,
+        "reject_rate": rejected / reviewed,
+        "kept_rate": kept / reviewed,
+        "kept_interval": [interval.low, interval.high],
+        "reject_reasons": [
+            {"reason": reason, "count": count}
+            for reason, count in reasons.most_common(REASONS_SHOWN)
+        ],
+    }
+
+
+def _reject_reasons() -> dict[_Key, Counter]:
+    """The reasons given when the still-rejected captions were rejected, counted per
+    source (their last reject each)."""
+    reasons: dict[_Key, Counter] = {}
+    for key, reason, count in _reason_rows():
+        reasons.setdefault(key, Counter())[reason] += count
+    return reasons
+
+
+def _reason_rows() -> Iterator[tuple[_Key, str, int]]:
+    fields = tuple(f"caption__{name}" for name in _SOURCE_FIELDS)
+    rows = (
+        Revision.objects.filter(
+            action=Revision.Action.REJECT, caption__status="rejected"
+        )
+        .exclude(reason="")
+        .values(*fields, "reason")
+        .annotate(count=Count("id"))
+        .order_by("-count")[:REASON_ROWS_READ]
+    )
+    for row in rows:
+        source, template, version, model = (row[field] for field in fields)
+        yield (source, template, version, model), row["reason"], row["count"]
