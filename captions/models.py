@@ -211,6 +211,14 @@ class GenerationJob(models.Model):
     base_url = models.CharField(max_length=500, blank=True)
     model = models.CharField(max_length=100)
     template = models.ForeignKey(PromptTemplate, on_delete=models.PROTECT)
+    # An A/B job: this share of its patches, drawn at random (a hash of job and
+    # patch), goes to template_b with model_b; each caption records its arm.
+    template_b = models.ForeignKey(
+        PromptTemplate, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )  # fmt: skip
+    model_b = models.CharField(max_length=100, blank=True)
+    b_share = models.FloatField(default=0.0)
     # in_flight_per_worker, requests/tokens per minute, prices, include_rgb, ...
     options = models.JSONField(default=dict, blank=True)
     status = models.CharField(
@@ -299,6 +307,8 @@ class Caption(models.Model):
         related_name="replaced_by",
     )  # fmt: skip
     replace_reason = models.CharField(max_length=500, blank=True)
+    # The arm of an A/B job that wrote it ("a" or "b"); empty outside A/B jobs.
+    arm = models.CharField(max_length=1, blank=True)
     generated_text = models.TextField()
     text = models.TextField(help_text="The current text, after any edits")
     status = models.CharField(

@@ -32,3 +32,19 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> Interval:
         z / (1 + spread) * math.sqrt(share * (1 - share) / trials + spread / trials / 4)
     )
     return Interval(max(0.0, centre - half), min(1.0, centre + half))
+
+
+def difference_interval(
+    successes_a: int, trials_a: int, successes_b: int, trials_b: int, z: float = Z_95
+) -> Interval:
+    """The interval of share B minus share A: Newcombe's hybrid score interval
+    (1998, method 10), built from the two Wilson intervals; 56/70 against 48/80
+    gives -0.3339 to -0.0524 for B - A."""
+    share_a, share_b = successes_a / trials_a, successes_b / trials_b
+    low_a, high_a = wilson_interval(successes_a, trials_a, z)
+    low_b, high_b = wilson_interval(successes_b, trials_b, z)
+    difference = share_b - share_a
+    return Interval(
+        difference - math.sqrt((share_b - low_b) ** 2 + (high_a - share_a) ** 2),
+        difference + math.sqrt((high_b - share_b) ** 2 + (share_a - low_a) ** 2),
+    )

@@ -49,6 +49,9 @@ def job_summary(job: GenerationJob) -> dict:
         "base_url": job.base_url,
         "model": job.model,
         "template": str(job.template),
+        "template_b": str(job.template_b) if job.template_b_id else None,
+        "model_b": job.model_b,
+        "b_share": job.b_share,
         "selection": job.selection,
         "options": job.options,
         "total": job.total,
@@ -152,7 +155,7 @@ def captions_failing_check(
 
 
 def job_list() -> QuerySet[GenerationJob]:
-    return GenerationJob.objects.select_related("template", "created_by")
+    return GenerationJob.objects.select_related("template", "template_b", "created_by")
 
 
 # --- Export: the verified pairs, row by row (captions/export/formats.py writes them)

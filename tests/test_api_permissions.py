@@ -76,6 +76,7 @@ MATRIX = [
     Row("GET", "/api/v1/captions/{caption}/", **READ),
     Row("GET", "/api/v1/jobs/", curator=200, **CURATORS_ONLY),
     Row("GET", "/api/v1/quality/prompts/", curator=200, **CURATORS_ONLY),
+    Row("GET", "/api/v1/quality/ab/", curator=200, **CURATORS_ONLY),
     Row("GET", "/api/v1/jobs/{job}/", curator=200, **CURATORS_ONLY),
     Row("POST", "/api/v1/jobs/plan/", curator=200, body=LAUNCH, **CURATORS_ONLY),
     Row("POST", "/api/v1/jobs/launch/", curator=201, body=LAUNCH, **CURATORS_ONLY),

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from captions.api.permissions import MayCurate
-from verification.quality import prompt_quality
+from verification.quality import ab_comparisons, prompt_quality
 
 
 class RejectReasonSerializer(serializers.Serializer):
@@ -51,3 +51,46 @@ class PromptQualityApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"results": prompt_quality()})
+
+
+class ArmSerializer(serializers.Serializer):
+    template = serializers.CharField(help_text="Template and version, e.g. 'x v2'.")
+    model = serializers.CharField()
+    reviewed = serializers.IntegerField()
+    kept = serializers.IntegerField()
+    kept_rate = serializers.FloatField(allow_null=True)
+    kept_interval = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True
+    )
+
+
+class DifferenceSerializer(serializers.Serializer):
+    kept_rate_b_minus_a = serializers.FloatField()
+    interval = serializers.ListField(
+        child=serializers.FloatField(),
+        help_text="95% interval of the difference (Newcombe's hybrid score).",
+    )
+
+
+class ABComparisonSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    b_share = serializers.FloatField()
+    a = ArmSerializer()
+    b = ArmSerializer()
+    difference = DifferenceSerializer(allow_null=True)
+
+
+class ABComparisonListSerializer(serializers.Serializer):
+    results = ABComparisonSerializer(many=True)
+
+
+class ABComparisonApi(APIView):
+    """Each A/B job's two arms side by side, newest first."""
+
+    permission_classes = [MayCurate]
+
+    @extend_schema(
+        operation_id="quality_ab", responses={200: ABComparisonListSerializer}
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"results": ab_comparisons()})

@@ -17,6 +17,7 @@ urlpatterns = [
         api_quality.PromptQualityApi.as_view(),
         name="api-quality-prompts",
     ),
+    path("quality/ab/", api_quality.ABComparisonApi.as_view(), name="api-quality-ab"),
     path("review/next/", api.ReviewNextApi.as_view(), name="api-review-next"),
     path(
         "review/<int:caption_id>/",

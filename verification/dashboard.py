@@ -14,7 +14,7 @@ from django.utils import timezone
 from captions.landcover import CLASS_BY_CODE
 from captions.models import Caption
 from verification.models import Revision
-from verification.quality import prompt_quality
+from verification.quality import ab_comparisons, prompt_quality
 from verification.roles import is_curator, may_review
 
 DAYS_SHOWN = 14
@@ -174,6 +174,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "people": annotator_numbers(only_user=only),
         "classes": verified_class_distribution(),
         "prompts": prompt_rows() if curator else [],
+        "ab_jobs": ab_comparisons() if curator else [],
         "recent": recent_activity(only_user=only),
         "is_curator": curator,
         "may_review": may_review(request.user),

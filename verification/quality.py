@@ -1,8 +1,9 @@
 """How each source of captions fares with reviewers (issue 12, item 4): per prompt
 template version and model (and per imported file), the approve, edit and reject
-counts, the share kept with its 95% Wilson interval, and the commonest reject reasons.
+counts, the share kept with its 95% Wilson interval, and the commonest reject reasons;
+and each A/B job's arms side by side, with the difference and its interval.
 
-Read by the dashboard (curators) and `GET /api/v1/quality/prompts/`.
+Read by the dashboard (curators) and `GET /api/v1/quality/prompts/`, `…/ab/`.
 """
 
 from collections import Counter
@@ -10,8 +11,8 @@ from collections.abc import Iterator
 
 from django.db.models import Count, Q
 
-from captions.models import Caption
-from captions.proportions import wilson_interval
+from captions.models import Caption, GenerationJob
+from captions.proportions import difference_interval, wilson_interval
 from verification.models import Revision
 
 REASONS_SHOWN = 3
@@ -101,3 +102,68 @@ def _reason_rows() -> Iterator[tuple[_Key, str, int]]:
     for row in rows:
         source, template, version, model = (row[field] for field in fields)
         yield (source, template, version, model), row["reason"], row["count"]
+
+
+def ab_comparisons() -> list[dict]:
+    """Each A/B job's two arms, newest job first: reviewed and kept per arm, the
+    share kept with its interval, and B minus A with Newcombe's interval (None until
+    both arms have a reviewed caption)."""
+    jobs = GenerationJob.objects.filter(template_b__isnull=False).select_related(
+        "template", "template_b"
+    )
+    counts = _arm_counts([job.pk for job in jobs])
+    return [_comparison(job, counts.get(job.pk, {})) for job in jobs.order_by("-pk")]
+
+
+def _arm_counts(job_ids: list[int]) -> dict[int, dict[str, tuple[int, int]]]:
+    """(kept, reviewed) by job and arm."""
+    rows = (
+        Caption.objects.filter(job_id__in=job_ids, status__in=_STATUSES)
+        .values("job_id", "arm")
+        .annotate(
+            kept=Count("id", filter=Q(status__in=("approved", "edited"))),
+            reviewed=Count("id"),
+        )
+        .order_by()
+    )
+    counts: dict[int, dict[str, tuple[int, int]]] = {}
+    for row in rows:
+        counts.setdefault(row["job_id"], {})[row["arm"]] = (
+            row["kept"], row["reviewed"]
+        )  # fmt: skip
+    return counts
+
+
+def _comparison(job: GenerationJob, counts: dict[str, tuple[int, int]]) -> dict:
+    return {
+        "job": job.pk,
+        "b_share": job.b_share,
+        "a": _arm(str(job.template), job.model, counts.get("a", (0, 0))),
+        "b": _arm(str(job.template_b), job.model_b, counts.get("b", (0, 0))),
+        "difference": _difference(counts.get("a", (0, 0)), counts.get("b", (0, 0))),
+    }
+
+
+def _arm(template: str, model: str, counts: tuple[int, int]) -> dict:
+    kept, reviewed = counts
+    interval = list(wilson_interval(kept, reviewed)) if reviewed else None
+    return {
+        "template": template,
+        "model": model,
+        "reviewed": reviewed,
+        "kept": kept,
+        "kept_rate": kept / reviewed if reviewed else None,
+        "kept_interval": interval,
+    }
+
+
+def _difference(a: tuple[int, int], b: tuple[int, int]) -> dict | None:
+    """B's share kept minus A's, with its interval; None until both have reviews."""
+    (kept_a, reviewed_a), (kept_b, reviewed_b) = a, b
+    if not (reviewed_a and reviewed_b):
+        return None
+    interval = difference_interval(kept_a, reviewed_a, kept_b, reviewed_b)
+    return {
+        "kept_rate_b_minus_a": kept_b / reviewed_b - kept_a / reviewed_a,
+        "interval": [interval.low, interval.high],
+    }

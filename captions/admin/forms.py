@@ -9,6 +9,7 @@ from captions.generation.options import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MODELS,
+    ABTest,
     GenerationError,
     JobOptions,
     Selection,
@@ -189,6 +190,24 @@ class JobLaunchForm(forms.Form):
         queryset=PromptTemplate.objects.order_by("name", "-version"),
         empty_label=None,
     )
+    ab_template = PromptTemplateChoiceField(
+        queryset=PromptTemplate.objects.order_by("name", "-version"),
+        required=False,
+        empty_label="no A/B test",
+        label="A/B: template B",
+        help_text="Split the patches at random between the template above (A) and "
+        "this one (B); each caption records its arm, and the dashboard compares them.",
+    )
+    ab_model = forms.CharField(
+        required=False,
+        max_length=100,
+        label="A/B: model B",
+        help_text="Empty: the same model as A.",
+    )
+    ab_share = forms.FloatField(
+        initial=0.5, min_value=0.01, max_value=0.99, required=False,
+        label="A/B: share of B",
+    )  # fmt: skip
     model_reads_images = forms.BooleanField(
         required=False,
         label="The model reads images",
@@ -285,6 +304,18 @@ class JobLaunchForm(forms.Form):
     def template_reference(self) -> str:
         template = self.cleaned_data["template"]
         return f"{template.name}:{template.version}"
+
+    def ab_test(self) -> ABTest | None:
+        """The A/B test the form asks for, if any (its arm B checked by the plan)."""
+        template = self.cleaned_data.get("ab_template")
+        if template is None:
+            return None
+        model = model_or_default(
+            backend=self.cleaned_data["backend"],
+            model=self.cleaned_data["ab_model"] or self.cleaned_data["model"],
+        )
+        share = self.cleaned_data.get("ab_share") or 0.5
+        return ABTest(f"{template.name}:{template.version}", model, share)
 
     def job_options(self) -> JobOptions:
         data = self.cleaned_data

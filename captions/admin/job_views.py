@@ -21,6 +21,7 @@ from captions.models import GenerationJob
 LAUNCH_FIELDSETS = [
     ("Patches", ["scenes", "splits", "only_uncaptioned", "rejected_only", "limit"]),
     ("Model", ["backend", "endpoint", "model", "template", "include_rgb"]),
+    ("A/B test", ["ab_template", "ab_model", "ab_share"]),
     (
         "Throughput and cost",
         [
@@ -173,6 +174,7 @@ def _job_arguments(form: JobLaunchForm) -> dict:
         "template": form.template_reference(),
         "options": form.job_options(),
         "endpoint": form.cleaned_data["endpoint"],
+        "ab": form.ab_test(),
     }
 
 

@@ -39,6 +39,7 @@ from captions.generation.options import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MODELS,
+    ABTest,
     GenerationError,
     JobOptions,
     Selection,
@@ -73,6 +74,11 @@ class JobSerializer(serializers.Serializer):
     base_url = serializers.CharField(help_text="The endpoint's URL at launch.")
     model = serializers.CharField()
     template = serializers.CharField(help_text="e.g. 'chatearthnet-text v1'")
+    template_b = serializers.CharField(
+        allow_null=True, help_text="An A/B job's second template, else null."
+    )
+    model_b = serializers.CharField(help_text="An A/B job's second model, else ''.")
+    b_share = serializers.FloatField(help_text="Share of patches in arm B (0: none).")
     selection = SelectionSerializer()
     options = serializers.DictField()
     total = serializers.IntegerField()
@@ -148,6 +154,17 @@ class LaunchInputSerializer(StrictInputSerializer):
         default="",
         help_text="Empty: "
         + ", ".join(f"{m} for {b}" for b, m in DEFAULT_MODELS.items()),
+    )
+    ab_template = serializers.CharField(
+        max_length=200,
+        default="",
+        allow_blank=True,
+        help_text="A/B: the second arm's template (name or name:version); empty: "
+        "no A/B test.",
+    )
+    ab_model = serializers.CharField(max_length=100, default="", allow_blank=True)
+    ab_share = serializers.FloatField(
+        default=0.5, min_value=0.0, max_value=1.0, help_text="A/B: arm B's share."
     )
     template = serializers.CharField(
         max_length=200,
@@ -231,7 +248,18 @@ def _service_arguments(values: dict) -> dict:
             chunk_size=values["chunk_size"],
             model_reads_images=values["model_reads_images"],
         ),
+        "ab": _ab_test(values),
     }
+
+
+def _ab_test(values: dict) -> ABTest | None:
+    """The launch's A/B test, if it names a template B; model B defaults to A's."""
+    if not values["ab_template"].strip():
+        return None
+    model = model_or_default(
+        backend=values["backend"], model=values["ab_model"] or values["model"]
+    )
+    return ABTest(values["ab_template"], model, values["ab_share"])
 
 
 class JobListApi(generics.ListAPIView):

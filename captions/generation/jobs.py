@@ -14,13 +14,14 @@ from django.utils import timezone
 from captions.generation.backends import job_backend
 from captions.generation.options import (
     DEFAULT_CHUNK_SIZE,
+    ABTest,
     GenerationError,
     JobOptions,
     Selection,
     job_endpoint,
     launch_endpoint,
 )
-from captions.generation.plans import job_plan, selected_patches
+from captions.generation.plans import ab_template, job_plan, selected_patches
 from captions.llm.base import BackendError
 from captions.models import GenerationJob, JobChunk
 
@@ -35,19 +36,20 @@ _RUNNABLE = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
 def job_launch(
     *, selection: Selection, backend: str, model: str, template: str,
     endpoint: str = "", options: JobOptions | None = None, user=None,
+    ab: ABTest | None = None,
 ) -> GenerationJob:  # fmt: skip
     """Check the backend, plan, write the job and its chunks, queue them on commit.
 
     Everything that can be known before queueing is checked first (template, backend,
-    endpoint, its key, its server answering, a non-empty selection), so a bad launch
-    queues nothing. `endpoint` names one of LLM_ENDPOINTS (empty: the first); the
-    offline backend needs none.
-    """
+    endpoint, its key, its server answering, a non-empty selection, an A/B test's
+    second arm), so a bad launch queues nothing. `endpoint` names one of
+    LLM_ENDPOINTS (empty: the first); the offline backend needs none."""
     options = options or JobOptions()
     plan = job_plan(
         selection=selection, backend=backend, model=model, template=template,
-        options=options, endpoint=endpoint,
+        options=options, endpoint=endpoint, ab=ab,
     )  # fmt: skip
+    second = ab_template(ab, options, first=(plan.template, model)) if ab else None
     chosen = launch_endpoint(backend, endpoint)
     try:
         job_backend(backend, chosen, options).check()
@@ -64,6 +66,9 @@ def job_launch(
             base_url=chosen.base_url if chosen else "",
             model=model,
             template=plan.template,
+            template_b=second,
+            model_b=ab.model.strip() if ab else "",
+            b_share=ab.share if ab else 0.0,
             options=options.as_json(),
             total=len(patch_ids),
             estimated_cost=plan.estimated_cost,

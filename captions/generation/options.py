@@ -71,6 +71,24 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class ABTest:
+    """The second arm of an A/B job: `share` of the patches, drawn at random,
+    captioned with `template` and `model` instead of the job's own."""
+
+    template: str
+    model: str
+    share: float = 0.5
+
+    def check(self) -> None:
+        if not 0.0 < self.share < 1.0:
+            raise GenerationError(
+                f"the A/B share {self.share} must lie strictly between 0 and 1"
+            )
+        if not self.model.strip():
+            raise GenerationError("the A/B test needs a model for its second arm")
+
+
+@dataclass(frozen=True)
 class JobOptions:
     in_flight_per_worker: int = DEFAULT_IN_FLIGHT
     requests_per_minute: int | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from captions.generation.options import (
+    ABTest,
     GenerationError,
     JobOptions,
     Selection,
@@ -66,15 +67,18 @@ class JobPlan:
 
 def job_plan(
     *, selection: Selection, backend: str, model: str, template: str,
-    options: JobOptions, endpoint: str = "",
+    options: JobOptions, endpoint: str = "", ab: ABTest | None = None,
 ) -> JobPlan:  # fmt: skip
     """Validate a launch and estimate its tokens and cost, without writing a job.
 
-    Nothing is sent anywhere: the endpoint is only looked up by name.
+    Nothing is sent anywhere: the endpoint is only looked up by name. An A/B
+    launch's second arm is checked too; the estimate is the first arm's.
     """
     _check_launch(backend=backend, model=model, options=options, endpoint=endpoint)
     prompt_template = template_get(template)
     check_model_for_template(model, prompt_template.kind, options)
+    if ab is not None:
+        ab_template(ab, options, first=(prompt_template, model))
     patches = selected_patches(selection)
     count = patches.count()
     if count == 0:
@@ -93,6 +97,21 @@ def job_plan(
     if job_prices is not None:
         cost = (tokens_in * job_prices[0] + tokens_out * job_prices[1]) / 1e6
     return JobPlan(prompt_template, count, messages, tokens_in, tokens_out, cost)
+
+
+def ab_template(
+    ab: ABTest, options: JobOptions, *, first: tuple[PromptTemplate, str]
+) -> PromptTemplate:
+    """The second arm's template, once the arm is checked: a share within (0, 1), a
+    model that can read its template's input, and not the first arm again."""
+    ab.check()
+    second = template_get(ab.template)
+    check_model_for_template(ab.model, second.kind, options)
+    if (second.pk, ab.model.strip()) == (first[0].pk, first[1].strip()):
+        raise GenerationError(
+            "the two arms of an A/B test use the same template and model"
+        )
+    return second
 
 
 def _check_launch(

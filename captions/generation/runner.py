@@ -38,7 +38,14 @@ from captions.generation.prompts import PromptSpec
 from captions.generation.regeneration import Correction, corrections_for
 from captions.generation.templates import spec_of
 from captions.llm.base import Backend, BackendError, ChatRequest, ChatResult
-from captions.models import Caption, GenerationFailure, GenerationJob, JobChunk, Patch
+from captions.models import (
+    Caption,
+    GenerationFailure,
+    GenerationJob,
+    JobChunk,
+    Patch,
+    PromptTemplate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +86,19 @@ class _ChunkRun:
     last_beat: float = field(default_factory=time.monotonic)
     # A regeneration's rejected captions and reasons, by patch (regeneration.py).
     corrections: dict[int, Correction] = field(default_factory=dict)
+    spec_b: PromptSpec | None = None  # an A/B job's second arm
+
+    def arm_of(self, patch: Patch) -> str:
+        """ "a" or "b" for an A/B job (a draw fixed by job and patch), "" else."""
+        if self.spec_b is None:
+            return ""
+        return "b" if _draw(self.job.pk, patch.pk) < self.job.b_share else "a"
+
+    def arm(self, arm: str) -> tuple[PromptSpec, str, PromptTemplate]:
+        """The spec, model and template of an arm."""
+        if arm == "b" and self.spec_b is not None and self.job.template_b:
+            return self.spec_b, self.job.model_b, self.job.template_b
+        return self.spec, self.job.model, self.job.template
 
 
 def chunk_stale_after() -> dt.timedelta:
@@ -115,7 +135,9 @@ def job_run_chunk(*, job_id: int, index: int) -> Claim:
 
 
 def _run_claimed(chunk: JobChunk) -> None:
-    job = GenerationJob.objects.select_related("template").get(pk=chunk.job_id)
+    job = GenerationJob.objects.select_related("template", "template_b").get(
+        pk=chunk.job_id
+    )
     if job.status not in GenerationJob.RUNNABLE:
         _chunk_done(chunk)
         return
@@ -137,6 +159,8 @@ def _run_claimed(chunk: JobChunk) -> None:
         _chunk_done(chunk)
         return
     run = _ChunkRun(job=job, chunk=chunk, spec=spec, options=options, backend=backend)
+    if job.template_b is not None:
+        run.spec_b = spec_of(job.template_b)
     _send_requests(run)
     if run.stopped == _TAKEN_OVER:
         return  # the worker that has the chunk now ends it
@@ -177,15 +201,21 @@ def _chunk_done(chunk: JobChunk) -> None:
 
 
 def _request_for(run: _ChunkRun, patch: Patch) -> ChatRequest:
+    spec, model, _ = run.arm(run.arm_of(patch))
     return ChatRequest(
-        messages=messages_for(
-            run.spec, patch, run.options, run.corrections.get(patch.pk)
-        ),
-        model=run.job.model,
-        parameters=run.spec.parameters,
+        messages=messages_for(spec, patch, run.options, run.corrections.get(patch.pk)),
+        model=model,
+        parameters=spec.parameters,
         landcover=patch.landcover,
         seed=_seed_for(run.job.pk, patch.pk),
     )
+
+
+def _draw(job_id: int, patch_id: int) -> float:
+    """A number in [0, 1) fixed by job and patch: which arm of an A/B job a patch
+    goes to, the same on every worker and every retry."""
+    digest = hashlib.blake2b(f"ab:{job_id}:{patch_id}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") / 2**64
 
 
 def _seed_for(job_id: int, patch_id: int) -> int:
@@ -310,18 +340,21 @@ def _caption_from(run: _ChunkRun, patch: Patch, outcome: _Outcome) -> Caption:
         result.text, patch.landcover, finish_reason=result.finish_reason
     )
     correction = run.corrections.get(patch.pk)
+    arm = run.arm_of(patch)
+    spec, model, template = run.arm(arm)
     return Caption(
         patch=patch,
         job=run.job,
         source="job",
-        template=run.job.template,
+        template=template,
+        arm=arm,
         replaces_id=correction.caption_id if correction else None,
         replace_reason=correction.reason if correction else "",
         generated_text=result.text,
         text=result.text,
         messages=outcome.messages,
-        model=result.model or run.job.model,
-        parameters=run.spec.parameters,
+        model=result.model or model,
+        parameters=spec.parameters,
         finish_reason=result.finish_reason,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,

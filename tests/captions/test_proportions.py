@@ -2,7 +2,7 @@
 
 import pytest
 
-from captions.proportions import wilson_interval
+from captions.proportions import difference_interval, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,20 @@ def test_a_wider_level_gives_a_wider_interval_around_the_same_share():
 def test_counts_that_are_not_a_proportion_are_refused(successes, trials):
     with pytest.raises(ValueError, match="is not a proportion"):
         wilson_interval(successes, trials)
+
+
+def test_the_difference_interval_matches_newcombe_method_10():
+    # Newcombe 1998 (difference of independent proportions), example: 56/70 - 48/80.
+    b_minus_a = difference_interval(48, 80, 56, 70)
+    assert b_minus_a.low == pytest.approx(0.0524, abs=5e-5)
+    assert b_minus_a.high == pytest.approx(0.3339, abs=5e-5)
+    a_minus_b = difference_interval(56, 70, 48, 80)
+    assert (a_minus_b.low, a_minus_b.high) == pytest.approx(
+        (-b_minus_a.high, -b_minus_a.low)
+    )
+
+
+def test_equal_shares_give_an_interval_around_zero():
+    interval = difference_interval(30, 60, 30, 60)
+    assert interval.low < 0 < interval.high
+    assert interval.low == pytest.approx(-interval.high)

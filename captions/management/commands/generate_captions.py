@@ -9,6 +9,7 @@ from captions.generation.options import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MODELS,
+    ABTest,
     GenerationError,
     JobOptions,
     Selection,
@@ -76,6 +77,16 @@ class Command(BaseCommand):
             "--template",
             default=DEFAULT_TEMPLATE_NAME,
             help="Template name, or name:version",
+        )
+        parser.add_argument(
+            "--ab-template",
+            help="A/B test: the second arm's template (name or name:version)",
+        )
+        parser.add_argument(
+            "--ab-model", default="", help="A/B: the second arm's model"
+        )
+        parser.add_argument(
+            "--ab-share", type=float, default=0.5, help="A/B: arm B's share (0.5)"
         )
         parser.add_argument(
             "--endpoint",
@@ -147,6 +158,7 @@ class Command(BaseCommand):
                 chunk_size=options["chunk_size"],
                 model_reads_images=options["model_reads_images"],
             ),
+            ab=_ab_test(options),
         )
 
     def _scene_ids(self, references: list[str]) -> list[int]:
@@ -192,3 +204,12 @@ class Command(BaseCommand):
         )
         if job.error:
             self.stdout.write(self.style.ERROR(job.error))
+
+
+def _ab_test(options: dict) -> ABTest | None:
+    if not options["ab_template"]:
+        return None
+    model = model_or_default(
+        backend=options["backend"], model=options["ab_model"] or options["model"]
+    )
+    return ABTest(options["ab_template"], model, options["ab_share"])
