@@ -22,13 +22,22 @@ from captions.generation.templates import DEFAULT_TEMPLATE_NAME, template_check_
 from captions.ingest import scenes
 from captions.ingest.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 from captions.llm.registry import BACKENDS
-from captions.models import GenerationJob, Patch, PromptTemplate, Release, Scene
+from captions.models import (
+    Caption,
+    GenerationJob,
+    Patch,
+    PromptTemplate,
+    Release,
+    Scene,
+)
 
 _L2A_OFFSET_LABELS = {
     "auto": "auto (from the file's tags)",
     "0": "0 (L1C, or L2A before baseline 04.00)",
     "-1000": "−1000 (L2A from baseline 04.00, 2022-01-25)",
 }
+
+MAX_CAPTIONS_CHOSEN = 10_000  # captions one regeneration may name
 
 
 class SceneIngestForm(forms.Form):
@@ -164,6 +173,14 @@ class JobLaunchForm(forms.Form):
         help_text="Only patches with a rejected caption that nothing replaces yet; "
         "each new caption replaces it, and its prompt carries the reviewer's reason.",
     )
+    caption_ids = forms.CharField(
+        required=False,
+        max_length=120_000,
+        label="Regenerate captions (ids)",
+        help_text="Comma-separated caption ids (the caption list's action fills "
+        "it): their patches are captioned again, each new caption replacing the "
+        "chosen one; a rejected one's reason goes into the prompt.",
+    )
     limit = forms.IntegerField(
         min_value=1, required=False, help_text="At most this many patches."
     )
@@ -294,7 +311,26 @@ class JobLaunchForm(forms.Form):
             only_uncaptioned=data["only_uncaptioned"],
             limit=data["limit"],
             rejected_only=data["rejected_only"],
+            caption_ids=data["caption_ids"],
         )
+
+    def clean_caption_ids(self) -> tuple[int, ...]:
+        text = self.cleaned_data["caption_ids"].strip()
+        if not text:
+            return ()
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not all(part.isdigit() and len(part) <= 12 for part in parts):
+            raise forms.ValidationError("Give caption ids separated by commas.")
+        if len(parts) > MAX_CAPTIONS_CHOSEN:
+            raise forms.ValidationError(
+                f"At most {MAX_CAPTIONS_CHOSEN:,} captions at once."
+            )
+        ids = tuple(dict.fromkeys(int(part) for part in parts))
+        found = set(Caption.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        missing = [pk for pk in ids if pk not in found]
+        if missing:
+            raise forms.ValidationError(f"No caption with id {missing[:10]}.")
+        return ids
 
     def model_name(self) -> str:
         return model_or_default(

@@ -6,11 +6,16 @@ belong to the annotator pages of the verification app.
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
+from captions import access
 from captions.admin.cells import (
     link_cell,
     patch_thumbnails,
@@ -18,6 +23,7 @@ from captions.admin.cells import (
     text_cell,
 )
 from captions.admin.chat_messages import chat_messages_html
+from captions.admin.forms import MAX_CAPTIONS_CHOSEN
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.generation.checks import CHECK_DESCRIPTIONS
 from captions.models import Caption
@@ -56,6 +62,7 @@ class CaptionAdmin(ReadOnlyAdmin):
     ]
     list_display_links = ["short_text"]
     list_filter = ["status", "job", "source"]
+    actions = ["regenerate"]
     # The thumbnails need the patch, the job column its row: one query for the page.
     list_select_related = ["patch", "job"]
     search_fields = ["text"]
@@ -96,6 +103,24 @@ class CaptionAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
     ]
+
+    @admin.action(description="Regenerate the selected captions")
+    def regenerate(
+        self, request: HttpRequest, queryset: QuerySet[Caption]
+    ) -> HttpResponse | None:
+        """Open the launch page with these captions to regenerate (curators)."""
+        if not access.may(request.user, access.CURATE):
+            raise PermissionDenied
+        ids = list(queryset.values_list("pk", flat=True)[: MAX_CAPTIONS_CHOSEN + 1])
+        if len(ids) > MAX_CAPTIONS_CHOSEN:
+            self.message_user(
+                request,
+                f"Choose at most {MAX_CAPTIONS_CHOSEN:,} captions to regenerate.",
+                messages.ERROR,
+            )
+            return None
+        launch = reverse("admin:captions_generationjob_launch")
+        return redirect(f"{launch}?captions={','.join(map(str, ids))}")
 
     class Media:
         css = {"all": ["captions/admin.css"]}

@@ -19,7 +19,17 @@ from captions.models import GenerationJob
 
 # The launch form's fields, grouped as on the page.
 LAUNCH_FIELDSETS = [
-    ("Patches", ["scenes", "splits", "only_uncaptioned", "rejected_only", "limit"]),
+    (
+        "Patches",
+        [
+            "scenes",
+            "splits",
+            "only_uncaptioned",
+            "rejected_only",
+            "caption_ids",
+            "limit",
+        ],
+    ),
     ("Model", ["backend", "endpoint", "model", "template", "include_rgb"]),
     ("A/B test", ["ab_template", "ab_model", "ab_share"]),
     (
@@ -115,7 +125,11 @@ class JobViews(admin.ModelAdmin):
     def launch_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = JobLaunchForm(request.POST if request.method == "POST" else None)
+        form = JobLaunchForm(
+            request.POST if request.method == "POST" else None,
+            # From the caption list's "Regenerate the selected captions".
+            initial={"caption_ids": request.GET.get("captions", "")[:120_000]},
+        )
         plan = None
         if form.is_valid():
             if "_launch" in request.POST:

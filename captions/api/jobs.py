@@ -50,7 +50,9 @@ from captions.generation.options import (
 from captions.generation.plans import job_plan
 from captions.generation.templates import DEFAULT_TEMPLATE_NAME
 from captions.llm.registry import BACKENDS
-from captions.models import GenerationJob, Patch, Scene
+from captions.models import Caption, GenerationJob, Patch, Scene
+
+MAX_CAPTIONS_CHOSEN = 10_000  # captions one regeneration may name
 
 
 class SelectionSerializer(serializers.Serializer):
@@ -59,6 +61,7 @@ class SelectionSerializer(serializers.Serializer):
     only_uncaptioned = serializers.BooleanField()
     limit = serializers.IntegerField(allow_null=True)
     rejected_only = serializers.BooleanField(default=False)
+    caption_ids = serializers.ListField(child=serializers.IntegerField(), default=list)
 
 
 class JobSerializer(serializers.Serializer):
@@ -126,6 +129,14 @@ class LaunchInputSerializer(StrictInputSerializer):
         default=False,
         help_text="Regenerate: only patches with a rejected caption nothing replaces "
         "yet; each new caption replaces it, its prompt carrying the reject reason.",
+    )
+    caption_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        max_length=MAX_CAPTIONS_CHOSEN,
+        default=list,
+        help_text="Regenerate these captions: their patches are captioned again, "
+        "each new caption replacing the chosen one (a rejected one's reason goes "
+        "into the prompt).",
     )
     limit = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, required=False, allow_null=True
@@ -212,6 +223,15 @@ class LaunchInputSerializer(StrictInputSerializer):
             raise serializers.ValidationError({"base_url": [str(error)]}) from None
         return attrs
 
+    def validate_caption_ids(self, caption_ids: list[int]) -> list[int]:
+        found = set(
+            Caption.objects.filter(pk__in=caption_ids).values_list("pk", flat=True)
+        )
+        missing = sorted(set(caption_ids) - found)
+        if missing:
+            raise serializers.ValidationError(f"no caption with id {missing[:10]}")
+        return caption_ids
+
     def validate_scenes(self, scene_ids: list[int]) -> list[int]:
         ready = set(
             Scene.objects.filter(
@@ -233,6 +253,7 @@ def _service_arguments(values: dict) -> dict:
             only_uncaptioned=values["only_uncaptioned"],
             limit=values.get("limit"),
             rejected_only=values["rejected_only"],
+            caption_ids=tuple(values["caption_ids"]),
         ),
         "backend": values["backend"],
         "endpoint": values["endpoint"],

@@ -59,6 +59,9 @@ class Selection:
     # new caption replaces it, its prompt carrying the reject reason (captions
     # generation/regeneration.py). `only_uncaptioned` does not apply then.
     rejected_only: bool = False
+    # Regenerate these captions (a curator's choice, whatever their status): their
+    # patches are captioned again, each new caption replacing the chosen one.
+    caption_ids: tuple[int, ...] = ()
 
     def as_json(self) -> dict:
         return {
@@ -67,7 +70,12 @@ class Selection:
             "only_uncaptioned": self.only_uncaptioned,
             "limit": self.limit,
             "rejected_only": self.rejected_only,
+            "caption_ids": list(self.caption_ids),
         }
+
+    @property
+    def regenerates(self) -> bool:
+        return self.rejected_only or bool(self.caption_ids)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from captions.generation.prompts import (
 from captions.generation.regeneration import (
     Correction,
     corrections_for,
+    with_chosen_captions,
     with_rejections,
 )
 from captions.generation.templates import spec_of, template_get
@@ -43,7 +44,9 @@ def selected_patches(selection: Selection) -> QuerySet[Patch]:
         patches = patches.filter(scene_id__in=selection.scene_ids)
     if selection.splits:
         patches = patches.filter(split__in=selection.splits)
-    if selection.rejected_only:
+    if selection.caption_ids:
+        patches = with_chosen_captions(patches, selection.caption_ids)
+    elif selection.rejected_only:
         patches = with_rejections(patches)
     elif selection.only_uncaptioned:
         patches = patches.exclude(captions__isnull=False)
@@ -86,8 +89,9 @@ def job_plan(
     example = patches.first()
     assert example is not None
     correction = None
-    if selection.rejected_only:
-        correction = corrections_for([example.pk]).get(example.pk)
+    if selection.regenerates:
+        corrections = corrections_for([example.pk], selection.caption_ids)
+        correction = corrections.get(example.pk)
     messages = messages_for(spec_of(prompt_template), example, options, correction)
     tokens_in = estimate_tokens(messages) * count
     max_tokens = int(prompt_template.parameters.get("max_tokens", 300))
@@ -137,7 +141,7 @@ def messages_for(
     """The chat messages of `spec` for `patch`, exactly as they are sent; with the
     reject reason as a hint when the caption replaces a rejected one."""
     messages = _messages(spec, patch, options)
-    if correction is not None:
+    if correction is not None and correction.reason is not None:
         messages = with_correction(messages, correction.reason)
     return messages
 

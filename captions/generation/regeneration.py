@@ -22,10 +22,11 @@ REJECT_ACTION = "reject"  # verification.models.Revision.Action.REJECT
 
 @dataclass(frozen=True)
 class Correction:
-    """The rejected caption a new one replaces, and why it was rejected."""
+    """The caption a new one replaces, and why it was rejected: None if it was not
+    (a curator chose it), and then its prompt carries no hint."""
 
     caption_id: int
-    reason: str
+    reason: str | None
 
 
 def unreplaced_rejections() -> QuerySet[Caption]:
@@ -42,22 +43,39 @@ def with_rejections(patches: QuerySet[Patch]) -> QuerySet[Patch]:
     )
 
 
-def corrections_for(patch_ids: Iterable[int]) -> dict[int, Correction]:
-    """The newest unreplaced rejected caption of each patch, with the reason of the
-    review that rejected it ("" if none was given)."""
+def with_chosen_captions(
+    patches: QuerySet[Patch], caption_ids: Iterable[int]
+) -> QuerySet[Patch]:
+    """Those of `patches` holding one of the captions a curator chose."""
+    chosen = Caption.objects.filter(pk__in=list(caption_ids), patch_id=OuterRef("pk"))
+    return patches.filter(Exists(chosen))
+
+
+def corrections_for(
+    patch_ids: Iterable[int], caption_ids: Iterable[int] = ()
+) -> dict[int, Correction]:
+    """Per patch, the caption its new caption replaces: the newest unreplaced
+    rejected one, or (given `caption_ids`) the newest chosen one; with the reason of
+    the review that rejected it ("" if none was given, None if it is not rejected)."""
+    chosen = list(caption_ids)
+    captions = (
+        Caption.objects.filter(pk__in=chosen) if chosen else unreplaced_rejections()
+    )
     reason = (
         Caption.objects.filter(pk=OuterRef("pk"), revisions__action=REJECT_ACTION)
         .order_by("-revisions__created_at", "-revisions__id")
         .values("revisions__reason")[:1]
     )
     rows = (
-        unreplaced_rejections()
-        .filter(patch_id__in=list(patch_ids))
+        captions.filter(patch_id__in=list(patch_ids))
         .annotate(reject_reason=Subquery(reason))
         .order_by("patch_id", "-id")
-        .values_list("patch_id", "id", "reject_reason")
+        .values_list("patch_id", "id", "status", "reject_reason")
     )
     corrections: dict[int, Correction] = {}
-    for patch_id, caption_id, text in rows:
-        corrections.setdefault(patch_id, Correction(caption_id, text or ""))
+    for patch_id, caption_id, status, text in rows:
+        rejected = status == Caption.Status.REJECTED
+        corrections.setdefault(
+            patch_id, Correction(caption_id, (text or "") if rejected else None)
+        )
     return corrections

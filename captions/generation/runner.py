@@ -173,8 +173,11 @@ def _send_requests(run: _ChunkRun) -> None:
     """Caption the chunk's patches still to do; what is gathered is written even if
     a request breaks the run."""
     todo = _patches_to_do(run.job, run.chunk)
-    if run.job.selection.get("rejected_only"):
-        run.corrections = corrections_for(patch.pk for patch in todo)
+    selection = run.job.selection
+    if selection.get("rejected_only") or selection.get("caption_ids"):
+        run.corrections = corrections_for(
+            (patch.pk for patch in todo), selection.get("caption_ids") or ()
+        )
     try:
         if run.job.backend == "offline":
             _run_inline(run, todo)
@@ -349,7 +352,7 @@ def _caption_from(run: _ChunkRun, patch: Patch, outcome: _Outcome) -> Caption:
         template=template,
         arm=arm,
         replaces_id=correction.caption_id if correction else None,
-        replace_reason=correction.reason if correction else "",
+        replace_reason=(correction.reason or "") if correction else "",
         generated_text=result.text,
         text=result.text,
         messages=outcome.messages,

@@ -464,6 +464,7 @@ def test_the_selection_narrows_to_scenes_splits_and_a_limit(
         "only_uncaptioned": True,
         "limit": 5,
         "rejected_only": False,
+        "caption_ids": [],
     }
 
 

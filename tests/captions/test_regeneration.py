@@ -189,3 +189,69 @@ def test_the_admin_launch_page_offers_regeneration(reviewed, curator):
     page = client.get("/admin/captions/generationjob/launch/")
     assert page.status_code == 200
     assert b"Regenerate rejected captions" in page.content
+
+
+# --- Any captions a curator chooses --------------------------------------------------
+
+
+def test_chosen_captions_are_regenerated_with_a_hint_only_for_rejected_ones(
+    reviewed, curator, enqueued_chunks
+):
+    patches, first, _ = reviewed
+    approved = Caption.objects.get(patch=patches[2], job__isnull=False)
+    job = launch(selection=Selection(caption_ids=(approved.pk, first.pk)))
+    run_all_chunks(job)
+
+    new = {c.replaces_id: c for c in job.captions.all()}
+    assert set(new) == {approved.pk, first.pk}
+    assert "rejected an earlier caption" not in new[approved.pk].messages[-1]["content"]
+    assert new[approved.pk].replace_reason == ""
+    assert "where there is only water" in new[first.pk].messages[-1]["content"]
+    approved.refresh_from_db()
+    assert approved.status == Caption.Status.APPROVED  # kept until reviewed again
+
+
+def test_the_caption_list_action_opens_the_launch_page_with_the_captions(
+    reviewed, curator, annotator
+):
+    _, first, second = reviewed
+    client = Client()
+    client.force_login(curator)
+    changelist = "/admin/captions/caption/"
+    chosen = {"action": "regenerate", "_selected_action": [first.pk, second.pk]}
+
+    moved = client.post(changelist, chosen)
+    refused = Client()
+    refused.force_login(annotator)
+    not_curator = refused.post(changelist, chosen)
+
+    assert moved.status_code == 302
+    path, query = moved["Location"].split("?")
+    assert path == "/admin/captions/generationjob/launch/"
+    ids = query.removeprefix("captions=")
+    assert sorted(map(int, ids.split(","))) == sorted([first.pk, second.pk])
+    page = client.get(moved["Location"])
+    assert page.status_code == 200
+    assert f'name="caption_ids" value="{ids}"' in page.content.decode()
+    assert not_curator.status_code in (302, 403)
+    assert "generationjob/launch" not in not_curator.get("Location", "")
+
+
+def test_the_api_and_the_command_take_chosen_captions_and_refuse_unknown_ones(
+    reviewed, curator
+):
+    _, first, _ = reviewed
+    client = token_client(curator)
+    body = {"backend": "offline", "caption_ids": [first.pk, 999999]}
+    unknown = client.post("/api/v1/jobs/launch/", body, content_type="application/json")
+    launched = client.post(
+        "/api/v1/jobs/launch/", {"backend": "offline", "caption_ids": [first.pk]},
+        content_type="application/json",
+    )  # fmt: skip
+    out = io.StringIO()
+    call_command("generate_captions", "--captions", str(first.pk), "--json", stdout=out)
+
+    assert unknown.status_code == 400 and "999999" in unknown.json()["error"]
+    assert launched.status_code == 201
+    assert launched.json()["selection"]["caption_ids"] == [first.pk]
+    assert json.loads(out.getvalue())["total"] == 1

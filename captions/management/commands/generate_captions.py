@@ -1,3 +1,4 @@
+import argparse
 import json
 import sys
 import time
@@ -42,6 +43,13 @@ class Command(BaseCommand):
             "--all",
             action="store_true",
             help="Caption patches that already have a caption too",
+        )
+        parser.add_argument(
+            "--captions",
+            type=caption_id_list,
+            default=(),
+            help="Regenerate these captions (comma-separated ids): each new caption "
+            "replaces one",
         )
         parser.add_argument(
             "--rejected",
@@ -118,6 +126,7 @@ class Command(BaseCommand):
             only_uncaptioned=not options["all"],
             limit=options["limit"],
             rejected_only=options["rejected"],
+            caption_ids=options["captions"],
         )
         try:
             endpoint = endpoint_name_from(
@@ -213,3 +222,10 @@ def _ab_test(options: dict) -> ABTest | None:
         backend=options["backend"], model=options["ab_model"] or options["model"]
     )
     return ABTest(options["ab_template"], model, options["ab_share"])
+
+
+def caption_id_list(text: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() and len(part) <= 12 for part in parts):
+        raise argparse.ArgumentTypeError("give caption ids separated by commas")
+    return tuple(dict.fromkeys(int(part) for part in parts))
