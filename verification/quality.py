@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from django.db.models import Count, Q
 
-from captions.models import Caption, GenerationJob
+from captions.models import Caption, GenerationJob, PromptTemplate
 from captions.proportions import difference_interval, wilson_interval
 from verification.models import Revision
 
@@ -20,8 +20,10 @@ REASONS_SHOWN = 3
 # each source, bounded whatever the number of reviews.
 REASON_ROWS_READ = 5000
 _STATUSES = ("approved", "edited", "rejected")
-_SOURCE_FIELDS = ("source", "template__name", "template__version", "model")
-_Key = tuple[str, str | None, int | None, str]
+# Grouped by the template's id, not its name: no join on 100,000s of rows; the few
+# templates are read once after (`_templates`).
+_SOURCE_FIELDS = ("source", "template_id", "model")
+_Key = tuple[str, int | None, str]
 
 
 def prompt_quality() -> list[dict]:
@@ -36,32 +38,43 @@ def prompt_quality() -> list[dict]:
         .order_by()
     )
     reasons = _reject_reasons()
-    found = [_row(row, reasons.get(_key(row), Counter())) for row in rows]
+    templates = _templates()
+    found = [
+        _row(row, templates.get(row["template_id"]), reasons.get(_key(row), Counter()))
+        for row in rows
+    ]
     return sorted(found, key=lambda row: (-row["reviewed"], row["label"]))
 
 
+def _templates() -> dict[int, tuple[str, int]]:
+    return {
+        pk: (name, version)
+        for pk, name, version in PromptTemplate.objects.values_list(
+            "pk", "name", "version"
+        )
+    }
+
+
 def _key(row: dict) -> _Key:
-    return (
-        row["source"], row["template__name"], row["template__version"], row["model"]
-    )  # fmt: skip
+    return (row["source"], row["template_id"], row["model"])
 
 
-def _label(source: str, template: str | None, version: int | None, model: str) -> str:
-    if source != "job":
+def _label(source: str, template: tuple[str, int] | None, model: str) -> str:
+    if source != "job" or template is None:
         return f"imported: {source}"
-    return f"{template} v{version} · {model}"
+    return f"{template[0]} v{template[1]} · {model}"
 
 
-def _row(row: dict, reasons: Counter) -> dict:
+def _row(row: dict, template: tuple[str, int] | None, reasons: Counter) -> dict:
     approved, edited, rejected = (row[status] for status in _STATUSES)
     reviewed = approved + edited + rejected
     kept = approved + edited
     interval = wilson_interval(kept, reviewed)
     return {
-        "label": _label(*_key(row)),
+        "label": _label(row["source"], template, row["model"]),
         "source": row["source"],
-        "template": row["template__name"],
-        "template_version": row["template__version"],
+        "template": template[0] if template else None,
+        "template_version": template[1] if template else None,
         "model": row["model"],
         "reviewed": reviewed,
         "approved": approved,
@@ -100,8 +113,8 @@ def _reason_rows() -> Iterator[tuple[_Key, str, int]]:
         .order_by("-count")[:REASON_ROWS_READ]
     )
     for row in rows:
-        source, template, version, model = (row[field] for field in fields)
-        yield (source, template, version, model), row["reason"], row["count"]
+        source, template, model = (row[field] for field in fields)
+        yield (source, template, model), row["reason"], row["count"]
 
 
 def ab_comparisons() -> list[dict]:
