@@ -6,15 +6,17 @@
 // message is put into the page as text nodes (textContent), never as HTML.
 //
 // The next caption is claimed ahead (review-ahead) once this page is ready, and its
-// images and page are fetched in the background: after an action the browser goes
-// straight to it and shows it from its cache. Both claims are renewed while the page is
-// open.
+// page is fetched and its images decoded in the background: after an action it is
+// swapped in at once (history.pushState keeps the address right) while the save goes
+// on; a failed save brings the acted-on caption back. Both claims are renewed while the
+// page is open.
 //
 // This entry module only wires up the modules in review/, one concern each:
 //   state.js     the shared state (caption, vocabulary, root element, `state`)
 //   server.js    JSON posts with the CSRF token, notices, where to go next
-//   queue.js     the claim renewed, the next caption claimed ahead and prefetched
-//   actions.js   approve/skip/edit/reject, the forms, the 409 conflict
+//   queue.js     the claims renewed, the next caption claimed ahead and prepared
+//   swap.js      the next caption's page parsed and swapped in, and back
+//   actions.js   approve/skip/edit/reject, the background save, the forms, the 409
 //   drafts.js    drafts of an edit in localStorage
 //   images.js    zoom, pan, overlay and region outlines
 //   caption.js   the caption with its class words highlighted

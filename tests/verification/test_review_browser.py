@@ -114,7 +114,10 @@ def caption_on(page: Page) -> Caption:
 
 
 def moved_on(page: Page, caption: Caption) -> None:
+    """The next caption is on screen and the save of `caption`, which goes on in
+    the background once it is, has ended."""
     expect(page).not_to_have_url(re.compile(rf"/review/{caption.pk}/$"))
+    expect(page.locator("[data-review][data-saving]")).to_have_count(0)
 
 
 def test_annotator_approves_with_a_and_the_next_caption_appears(

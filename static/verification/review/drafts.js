@@ -8,8 +8,8 @@ const DRAFT_PREFIX = "review-draft:";
 
 const draftKey = (version) => `${DRAFT_PREFIX}${caption.id}:${version}`;
 
-function draftKeys() {
-  const prefix = `${DRAFT_PREFIX}${caption.id}:`;
+function draftKeys(captionId = caption.id) {
+  const prefix = `${DRAFT_PREFIX}${captionId}:`;
   const keys = [];
   for (let index = 0; index < localStorage.length; index += 1) {
     const key = localStorage.key(index);
@@ -27,8 +27,9 @@ export function saveDraft(text) {
   localStorage.setItem(draftKey(state.version), text);
 }
 
-export function clearDrafts() {
-  for (const { key } of draftKeys()) {
+// `captionId`: a caption saved in the background, after the next one came on screen.
+export function clearDrafts(captionId = caption.id) {
+  for (const { key } of draftKeys(captionId)) {
     localStorage.removeItem(key);
   }
 }

@@ -1,7 +1,7 @@
 // Talking to the server (JSON posts with the CSRF token), notices to the reviewer, and
 // where the page goes next.
 
-import { element, make, root, startedAt } from "./state.js";
+import { element, make, root, state } from "./state.js";
 
 function cookie(name) {
   const prefix = `${name}=`;
@@ -14,11 +14,14 @@ function cookie(name) {
   return "";
 }
 
-export async function post(url, body) {
+// `keepalive`: the request outlives the page (an action saved in the background while
+// the person leaves it).
+export async function post(url, body, { keepalive = false } = {}) {
   let response;
   try {
     response = await fetch(url, {
       method: "POST",
+      keepalive,
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
       body: JSON.stringify(body ?? {}),
@@ -44,10 +47,12 @@ export function notify(message, kind = "error") {
 }
 
 export function secondsSpent() {
-  return Math.round((performance.now() - startedAt) / 100) / 10;
+  return Math.round((performance.now() - state.startedAt) / 100) / 10;
 }
 
-export function goTo(url) {
+// A save still on its way finishes first: leaving the page must not hide its failure.
+export async function goTo(url) {
+  await state.saving;
   window.location.assign(url);
 }
 

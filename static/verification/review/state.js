@@ -2,15 +2,18 @@
 //
 // Everything the modules share lives here, explicitly: the page's root element, the
 // caption and class vocabulary the template put in as JSON, and the mutable `state`.
-// Nothing is put on `window`.
+// Nothing is put on `window`. When the next caption is swapped in (swap.js), `caption`
+// is the same object with the next caption's fields, so every module sees it.
 
 export const root = document.querySelector("[data-review]");
 export const caption = JSON.parse(document.getElementById("review-caption").textContent);
 export const vocabulary = JSON.parse(document.getElementById("review-vocabulary").textContent);
-export const startedAt = performance.now();
 
 export const state = {
-  ahead: null, // {id, url, renew_url, images} of the caption claimed after this one
+  ahead: null, // {id, url, renew_url, images, ready, view} of the caption claimed after this one
+  saving: null, // a save still on its way after the page moved on: a promise of true/false
+  startedAt: performance.now(), // when this caption was shown (the seconds spent on it)
+  claimLost: false, // the renewal of the caption on screen was refused
   version: caption.version,
   shownText: caption.text,
   busy: false,
