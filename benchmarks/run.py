@@ -23,6 +23,7 @@ import bench_ingest  # noqa: E402
 import bench_landcover  # noqa: E402
 import bench_release  # noqa: E402
 import bench_review  # noqa: E402
+import bench_review_browser  # noqa: E402
 import bench_review_http  # noqa: E402
 
 
@@ -62,6 +63,7 @@ SECTIONS = (
     "export",
     "checks",
     "release",
+    "review_browser",
 )
 
 
@@ -103,6 +105,11 @@ def main(argv: list[str] | None = None) -> None:
         blocks.append(checks_block(bench_checks.run()))
     if "release" in only:
         blocks.append(release_block(bench_release.main(["--pairs", "2000"])))
+    if "review_browser" in only and pg:
+        url = pg.rsplit("/", 1)[0] + "/bench_review_browser"
+        blocks.append(
+            review_browser_block(bench_review_browser.main(["--database-url", url]))
+        )
     write_report(blocks, partial=len(only) < len(SECTIONS))
 
 
@@ -458,6 +465,37 @@ def release_block(result: dict) -> list[str]:
         f"({result['chatearthnet_images_per_s']:.0f} images/s) | "
         f"**{result['ratio']:.1f}×** |",
     ]
+
+
+REVIEW_BROWSER_INTRO = """\
+## The next caption at once, in a real browser (issue 12)
+
+Target: from the key press (`a`) to the next caption's text and both images painted,
+p95 at most 50 ms over 200 consecutive reviews, through gunicorn (2 worker
+processes, PostgreSQL) in headless Chromium (`benchmarks/bench_review_browser.py`).
+The page swaps in the caption claimed ahead, whose page it fetched and whose images
+it decoded in the background, and saves in the background. Baseline in the same run:
+the path before issue 12, reproduced by the script (the next page prefetched, the
+save waited for, then the next page loaded). "Swap" is the page's own work, from the
+key press to the swap's end, before the browser paints.
+
+| path | p50 | p95 | max |
+| --- | --- | --- | --- |"""
+
+
+def review_browser_block(result: dict) -> list[str]:
+    rows = [REVIEW_BROWSER_INTRO]
+    for path, label in (
+        ("instant", "next caption at once (key press to painted)"),
+        ("page_load", "save, then page load (baseline)"),
+        ("swap", "swap alone"),
+    ):
+        if f"{path}_p95_ms" in result:
+            rows.append(
+                f"| {label} | {result[f'{path}_p50_ms']} ms | "
+                f"**{result[f'{path}_p95_ms']} ms** | {result[f'{path}_max_ms']} ms |"
+            )
+    return rows
 
 
 HEADER = [
