@@ -56,18 +56,18 @@ def image_name_path(image: ReleaseImage) -> str:
 
 class NameRegister:
     """The image names written so far: a second patch with a name already taken
-    (compared without case, as some file systems do) refuses the build."""
+    (compared without case, as some file systems do) refuses the build. Only the
+    patch id and scene of each name are kept, so memory stays small per image."""
 
     def __init__(self) -> None:
-        self.owners: dict[str, ReleaseImage] = {}
+        self.owners: dict[str, tuple[int, str]] = {}
 
     def add(self, image: ReleaseImage, path: str) -> None:
-        key = path.casefold()
-        owner = self.owners.setdefault(key, image)
-        if owner is not image:
+        owner = self.owners.setdefault(path.casefold(), (image.patch_id, image.scene))
+        if owner[0] != image.patch_id:
             raise ReleaseError(
-                f"two images would be written as {path}: patch {owner.patch_id} "
-                f"(scene {owner.scene!r}) and patch {image.patch_id} (scene "
+                f"two images would be written as {path}: patch {owner[0]} "
+                f"(scene {owner[1]!r}) and patch {image.patch_id} (scene "
                 f"{image.scene!r}); rename one of them or leave one out of the release"
             )
 
