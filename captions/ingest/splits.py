@@ -21,16 +21,12 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from captions import access
+from captions.ingest.tiles import satlas_name_parts
 from captions.models import Caption, Patch, SplitChange
 
 # ChatEarthNet's released GPT-3.5 splits: 98,092 / 16,348 / 49,048 = 60% / 10% / 30%.
 SPLIT_THRESHOLDS = ((0.6, Patch.Split.TRAIN), (0.7, Patch.Split.VAL))
 MAX_SPLIT_BLOCK = 1000
-# A SatlasPretrain tile name: <col>_<row> at web-mercator zoom 13, then an optional
-# quarter of a 512 tile (`captions/ingest/tiles.py` reads the same names).
-_SATLAS_NAME = re.compile(
-    r"(?P<col>\d+)_(?P<row>\d+)(?:_patch[01][01])?\.png", re.IGNORECASE
-)
 _QUARTER = re.compile(r"_patch[01][01](?=\.png$)", re.IGNORECASE)
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 SCENE_CHARS_IN_NAME = 120
@@ -77,9 +73,9 @@ def tile_split_key(source_name: str, *, block: int) -> str:
     """The key of a tile's block: SatlasPretrain tiles by their zoom-13 column and
     row (`block` x `block` tiles share a split, in every scene), other tiles by name
     alone. The quarters of a 512 tile always share their tile's split."""
-    match = _SATLAS_NAME.fullmatch(source_name)
-    if match is not None:
-        col, row = int(match["col"]), int(match["row"])
+    parts = satlas_name_parts(source_name)
+    if parts is not None:
+        col, row, _ = parts
         return f"satlas13:block{block}:{col // block}:{row // block}"
     return f"tile:{_QUARTER.sub('', source_name)}"
 

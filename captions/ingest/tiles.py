@@ -329,17 +329,30 @@ def footprint_for_tile_name(name: str) -> Footprint | None:
     same area as splitting the tile in half in mercator metres. Any other name, or
     a col/row outside the zoom-13 grid, has no footprint.
     """
+    parts = satlas_name_parts(name)
+    if parts is None:
+        return None
+    col, row, quarter = parts
+    if not (0 <= col < 2**SATLAS_ZOOM and 0 <= row < 2**SATLAS_ZOOM):
+        return None
+    if quarter is None:
+        return web_mercator_footprint(col, row, SATLAS_ZOOM)
+    quarter_row, quarter_col = quarter
+    return web_mercator_footprint(
+        2 * col + quarter_col, 2 * row + quarter_row, SATLAS_ZOOM + 1
+    )
+
+
+def satlas_name_parts(name: str) -> tuple[int, int, tuple[int, int] | None] | None:
+    """(col, row, (quarter row, quarter col) or None) of a SatlasPretrain tile
+    name (`<col>_<row>[_patch<r><c>].png`), else None."""
     match = _SATLAS_NAME.fullmatch(Path(name).stem)
     if match is None:
         return None
-    col, row = int(match["col"]), int(match["row"])
-    if not (0 <= col < 2**SATLAS_ZOOM and 0 <= row < 2**SATLAS_ZOOM):
-        return None
-    if match["qr"] is None:
-        return web_mercator_footprint(col, row, SATLAS_ZOOM)
-    return web_mercator_footprint(
-        2 * col + int(match["qc"]), 2 * row + int(match["qr"]), SATLAS_ZOOM + 1
-    )
+    quarter = None
+    if match["qr"] is not None:
+        quarter = (int(match["qr"]), int(match["qc"]))
+    return int(match["col"]), int(match["row"]), quarter
 
 
 def web_mercator_footprint(col: int, row: int, zoom: int) -> Footprint:
