@@ -13,10 +13,12 @@ from captions.generation.options import (
     GenerationError,
     JobOptions,
     Selection,
+    ab_test_for,
     endpoint_name_from,
     endpoint_named,
     endpoint_names,
     model_or_default,
+    parse_caption_ids,
 )
 from captions.generation.templates import DEFAULT_TEMPLATE_NAME, template_check_edit
 from captions.ingest import scenes
@@ -36,8 +38,6 @@ _L2A_OFFSET_LABELS = {
     "0": "0 (L1C, or L2A before baseline 04.00)",
     "-1000": "−1000 (L2A from baseline 04.00, 2022-01-25)",
 }
-
-MAX_CAPTIONS_CHOSEN = 10_000  # captions one regeneration may name
 
 
 class SceneIngestForm(forms.Form):
@@ -315,17 +315,10 @@ class JobLaunchForm(forms.Form):
         )
 
     def clean_caption_ids(self) -> tuple[int, ...]:
-        text = self.cleaned_data["caption_ids"].strip()
-        if not text:
-            return ()
-        parts = [part.strip() for part in text.split(",") if part.strip()]
-        if not all(part.isdigit() and len(part) <= 12 for part in parts):
-            raise forms.ValidationError("Give caption ids separated by commas.")
-        if len(parts) > MAX_CAPTIONS_CHOSEN:
-            raise forms.ValidationError(
-                f"At most {MAX_CAPTIONS_CHOSEN:,} captions at once."
-            )
-        ids = tuple(dict.fromkeys(int(part) for part in parts))
+        try:
+            ids = parse_caption_ids(self.cleaned_data["caption_ids"])
+        except GenerationError as error:
+            raise forms.ValidationError(f"{str(error).capitalize()}.") from None
         found = set(Caption.objects.filter(pk__in=ids).values_list("pk", flat=True))
         missing = [pk for pk in ids if pk not in found]
         if missing:
@@ -343,15 +336,15 @@ class JobLaunchForm(forms.Form):
 
     def ab_test(self) -> ABTest | None:
         """The A/B test the form asks for, if any (its arm B checked by the plan)."""
-        template = self.cleaned_data.get("ab_template")
-        if template is None:
-            return None
-        model = model_or_default(
-            backend=self.cleaned_data["backend"],
-            model=self.cleaned_data["ab_model"] or self.cleaned_data["model"],
+        data = self.cleaned_data
+        template = data.get("ab_template")
+        return ab_test_for(
+            template=f"{template.name}:{template.version}" if template else None,
+            model=data["ab_model"],
+            model_a=data["model"],
+            backend=data["backend"],
+            share=data.get("ab_share") or 0.5,
         )
-        share = self.cleaned_data.get("ab_share") or 0.5
-        return ABTest(f"{template.name}:{template.version}", model, share)
 
     def job_options(self) -> JobOptions:
         data = self.cleaned_data

@@ -23,9 +23,9 @@ from captions.admin.cells import (
     text_cell,
 )
 from captions.admin.chat_messages import chat_messages_html
-from captions.admin.forms import MAX_CAPTIONS_CHOSEN
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.generation.checks import CHECK_DESCRIPTIONS
+from captions.generation.options import MAX_CAPTIONS_CHOSEN
 from captions.models import Caption
 
 SHORT_TEXT_CHARS = 140

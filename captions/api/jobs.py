@@ -39,10 +39,12 @@ from captions.generation.options import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MODELS,
+    MAX_CAPTIONS_CHOSEN,
     ABTest,
     GenerationError,
     JobOptions,
     Selection,
+    ab_test_for,
     endpoint_name_from,
     endpoint_names,
     model_or_default,
@@ -51,8 +53,6 @@ from captions.generation.plans import job_plan
 from captions.generation.templates import DEFAULT_TEMPLATE_NAME
 from captions.llm.registry import BACKENDS
 from captions.models import Caption, GenerationJob, Patch, Scene
-
-MAX_CAPTIONS_CHOSEN = 10_000  # captions one regeneration may name
 
 
 class SelectionSerializer(serializers.Serializer):
@@ -274,13 +274,13 @@ def _service_arguments(values: dict) -> dict:
 
 
 def _ab_test(values: dict) -> ABTest | None:
-    """The launch's A/B test, if it names a template B; model B defaults to A's."""
-    if not values["ab_template"].strip():
-        return None
-    model = model_or_default(
-        backend=values["backend"], model=values["ab_model"] or values["model"]
+    return ab_test_for(
+        template=values["ab_template"],
+        model=values["ab_model"],
+        model_a=values["model"],
+        backend=values["backend"],
+        share=values["ab_share"],
     )
-    return ABTest(values["ab_template"], model, values["ab_share"])
 
 
 class JobListApi(generics.ListAPIView):

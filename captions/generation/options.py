@@ -49,6 +49,20 @@ def model_or_default(*, backend: str, model: str | None) -> str:
     return (model or "").strip() or DEFAULT_MODELS.get(backend, "")
 
 
+MAX_CAPTIONS_CHOSEN = 10_000  # captions one regeneration may name
+
+
+def parse_caption_ids(text: str) -> tuple[int, ...]:
+    """Comma-separated caption ids (the admin's field, `--captions`), each once in
+    the order given; `GenerationError` for anything else or too many."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdigit() and len(part) <= 12 for part in parts):
+        raise GenerationError("give caption ids separated by commas")
+    if len(parts) > MAX_CAPTIONS_CHOSEN:
+        raise GenerationError(f"at most {MAX_CAPTIONS_CHOSEN:,} captions at once")
+    return tuple(dict.fromkeys(int(part) for part in parts))
+
+
 @dataclass(frozen=True)
 class Selection:
     scene_ids: tuple[int, ...] = ()
@@ -94,6 +108,19 @@ class ABTest:
             )
         if not self.model.strip():
             raise GenerationError("the A/B test needs a model for its second arm")
+
+
+def ab_test_for(
+    *, template: str | None, model: str | None, model_a: str | None, backend: str,
+    share: float,
+) -> ABTest | None:  # fmt: skip
+    """The A/B test a launch asks for: None without a template B; model B defaults
+    to A's (and that to the backend's default)."""
+    template = (template or "").strip()
+    if not template:
+        return None
+    model_b = model_or_default(backend=backend, model=model or model_a)
+    return ABTest(template, model_b, share)
 
 
 @dataclass(frozen=True)

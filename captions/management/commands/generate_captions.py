@@ -14,8 +14,10 @@ from captions.generation.options import (
     GenerationError,
     JobOptions,
     Selection,
+    ab_test_for,
     endpoint_name_from,
     model_or_default,
+    parse_caption_ids,
 )
 from captions.generation.plans import selected_patches
 from captions.generation.templates import DEFAULT_TEMPLATE_NAME
@@ -216,16 +218,20 @@ class Command(BaseCommand):
 
 
 def _ab_test(options: dict) -> ABTest | None:
-    if not options["ab_template"]:
-        return None
-    model = model_or_default(
-        backend=options["backend"], model=options["ab_model"] or options["model"]
+    return ab_test_for(
+        template=options["ab_template"],
+        model=options["ab_model"],
+        model_a=options["model"],
+        backend=options["backend"],
+        share=options["ab_share"],
     )
-    return ABTest(options["ab_template"], model, options["ab_share"])
 
 
 def caption_id_list(text: str) -> tuple[int, ...]:
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts or not all(part.isdigit() and len(part) <= 12 for part in parts):
+    try:
+        ids = parse_caption_ids(text)
+    except GenerationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not ids:
         raise argparse.ArgumentTypeError("give caption ids separated by commas")
-    return tuple(dict.fromkeys(int(part) for part in parts))
+    return ids
