@@ -219,6 +219,9 @@ class GenerationJob(models.Model):
     )  # fmt: skip
     model_b = models.CharField(max_length=100, blank=True)
     b_share = models.FloatField(default=0.0)
+    # The share of this job's verified captions a second annotator reviews blind;
+    # empty: the curators' global rate (verification's quality settings).
+    qa_rate = models.FloatField(null=True, blank=True)
     # in_flight_per_worker, requests/tokens per minute, prices, include_rgb, ...
     options = models.JSONField(default=dict, blank=True)
     status = models.CharField(

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from captions.api.common import NoInputSerializer, StrictInputSerializer
 from captions.api.filters import MAX_ID
 from captions.models import Caption
-from verification import selectors, services
+from verification import blind, queue, selectors, services
 from verification.permissions import IsReviewer
 from verification.roles import is_curator
 from verification.serializers import (
@@ -94,20 +94,22 @@ class ReviewNextApi(APIView):
         if FILTER_FIELDS & set(values):
             if not is_curator(request.user):
                 raise exceptions.PermissionDenied("only curators narrow the queue")
-            queue_filter = services.QueueFilter(
+            queue_filter = queue.QueueFilter(
                 scene_id=values.get("scene"),
                 job_id=values.get("job"),
                 check=values.get("check", ""),
                 class_code=values.get("landcover_class"),
             )
-        caption = services.queue_claim_next(
+        caption = queue.queue_claim_next(
             user=request.user,
             queue_filter=queue_filter,
             skip_ids=tuple(values["skip_ids"]),
         )
         if caption is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(_caption_out(caption, request))
+        return Response(
+            _caption_out(blind.caption_seen_by(request.user, caption), request)
+        )
 
 
 class ReviewActionApi(APIView):
@@ -136,11 +138,14 @@ class ReviewActionApi(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             decision = serializer.decision()
+            seen = blind.caption_seen_by(
+                request.user, selectors.caption_for_review(caption_id)
+            )
             caption = services.review_act(
                 caption_id=caption_id, user=request.user, decision=decision
             )
-            # Skipped: the caption as it is now, no longer held.
-            caption = caption or selectors.caption_for_review(caption_id)
+            # Skipped: the caption as it is now (or as its blind copy), not held.
+            caption = caption or _after_skip(seen)
         except Caption.DoesNotExist:
             raise exceptions.NotFound("no such caption") from None
         except services.StaleVersion as stale:
@@ -154,6 +159,14 @@ class ReviewActionApi(APIView):
         except services.ReviewError as error:
             return Response({"error": error.message}, status=error.status)
         return Response(_caption_out(caption, request))
+
+
+def _after_skip(seen: Caption) -> Caption:
+    if blind.is_blind_copy(seen):
+        seen.claimed_by_id = None
+        seen.claim_expires_at = None
+        return seen
+    return selectors.caption_for_review(seen.pk)
 
 
 class ReviewRenewApi(APIView):
@@ -179,7 +192,7 @@ class ReviewRenewApi(APIView):
     def post(self, request: Request, caption_id: int) -> Response:
         NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         try:
-            expires = services.claim_renew(caption_id=caption_id, user=request.user)
+            expires = queue.claim_renew(caption_id=caption_id, user=request.user)
         except services.ReviewError as error:
             return Response({"error": error.message}, status=error.status)
         return Response(

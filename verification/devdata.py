@@ -14,9 +14,10 @@ from django.db.models import Model, OuterRef, Subquery
 from captions.devdata.benchmark_rows import insert_rows
 from captions.devdata.benchmark_run import CaptionBatch
 from captions.models import Caption
+from verification.distance import word_edit_distance
 from verification.models import Revision
 from verification.roles import ANNOTATOR, ensure_groups
-from verification.services import REJECT_REASONS, word_edit_distance
+from verification.services import REJECT_REASONS
 
 REVIEWER_USERNAME = "bench-reviewer"
 

@@ -23,7 +23,7 @@ from captions.generation.checks import CHECK_DESCRIPTIONS
 from captions.generation.vocabulary import CLASS_WORDS
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
 from captions.models import Caption
-from verification import selectors, services
+from verification import blind, queue, selectors, services
 from verification.models import Revision
 from verification.roles import is_curator, may_review
 from verification.serializers import ReviewActionSerializer
@@ -70,7 +70,7 @@ class BadQueueFilter(services.ReviewError):
     """A queue filter in the query string that names nothing (400)."""
 
 
-def _queue_filter(request: HttpRequest) -> services.QueueFilter | None:
+def _queue_filter(request: HttpRequest) -> queue.QueueFilter | None:
     """Curators may narrow the queue with ?scene=&job=&check=&class=; an empty value
     is no filter, a malformed one a `BadQueueFilter`. Others' filters are ignored."""
     if not is_curator(request.user):
@@ -91,7 +91,7 @@ def _queue_filter(request: HttpRequest) -> services.QueueFilter | None:
         raise BadQueueFilter(
             f"check: give the code of a check (at most {MAX_CHECK_CHARS} characters)"
         )
-    return services.QueueFilter(
+    return queue.QueueFilter(
         scene_id=numbers["scene"],
         job_id=numbers["job"],
         check=check,
@@ -107,7 +107,7 @@ def review_next(request: HttpRequest) -> HttpResponse:
         queue_filter = _queue_filter(request)
     except BadQueueFilter as error:
         return render(request, "400.html", {"message": error.message}, status=400)
-    caption = services.queue_claim_next(
+    caption = queue.queue_claim_next(
         user=request.user, queue_filter=queue_filter, skip_ids=_skipped(request)
     )
     if caption is None:
@@ -132,7 +132,7 @@ def _query(request: HttpRequest) -> str:
 def review(request: HttpRequest, caption_id: int) -> HttpResponse:
     _require_reviewer(request)
     try:
-        caption = selectors.caption_for_review(caption_id)
+        caption, history = _as_seen_by(request.user, caption_id)
     except Caption.DoesNotExist:
         raise Http404("no such caption") from None
     legend = _coloured(caption.patch.landcover["overall"])
@@ -147,7 +147,7 @@ def review(request: HttpRequest, caption_id: int) -> HttpResponse:
             for finding in caption.checks
         ],
         "class_vocabulary": CLASS_VOCABULARY,
-        "history": selectors.caption_history(caption_id),
+        "history": history,
         "reject_reasons": services.REJECT_REASONS,
         "is_curator": is_curator(request.user),
         "holds_claim": caption.claimed_by_id == request.user.pk,
@@ -155,6 +155,15 @@ def review(request: HttpRequest, caption_id: int) -> HttpResponse:
         "query": _query(request),
     }
     return render(request, "verification/review.html", context)
+
+
+def _as_seen_by(user, caption_id: int) -> tuple[Caption, list[Revision]]:
+    """The caption and its history as this person may see them: a blind item they
+    hold as new, without history (verification/blind.py)."""
+    caption = blind.caption_seen_by(user, selectors.caption_for_review(caption_id))
+    if blind.is_blind_copy(caption):
+        return caption, []
+    return caption, selectors.caption_history(caption_id)
 
 
 def _coloured(entries: list[dict]) -> list[dict]:
@@ -293,7 +302,7 @@ def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
 def review_renew(request: HttpRequest, caption_id: int) -> JsonResponse:
     try:
         _json_body(request, keys=NO_KEYS)
-        expires = services.claim_renew(caption_id=caption_id, user=request.user)
+        expires = queue.claim_renew(caption_id=caption_id, user=request.user)
     except services.ReviewError as error:
         return JsonResponse({"error": error.message}, status=error.status)
     return JsonResponse({"ok": True, "expires_at": expires.isoformat()})
@@ -312,7 +321,7 @@ def review_ahead(request: HttpRequest, caption_id: int) -> JsonResponse:
         queue_filter = _queue_filter(request)
     except services.ReviewError as error:
         return JsonResponse({"error": error.message}, status=error.status)
-    following = services.queue_claim_next(
+    following = queue.queue_claim_next(
         user=request.user,
         queue_filter=queue_filter,
         skip_ids=(*_skipped(request), caption_id),

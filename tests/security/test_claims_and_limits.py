@@ -18,10 +18,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from captions.generation.checks import MAX_CAPTION_CHARS
 from captions.models import Caption, Patch
 from tests.api_data import token_client
 from tests.verification.conftest import make_captions
-from verification.services import MAX_CAPTION_CHARS
 
 pytestmark = pytest.mark.django_db
 

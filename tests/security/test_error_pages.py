@@ -29,7 +29,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.api_data import token_client
-from verification import services
+from verification import queue
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,7 @@ def failing_claims(monkeypatch) -> None:
     def fail(**kwargs):
         raise RuntimeError(f"claim failed with key {SECRET}")
 
-    monkeypatch.setattr(services, "queue_claim_next", fail)
+    monkeypatch.setattr(queue, "queue_claim_next", fail)
 
 
 def test_a_failing_api_endpoint_is_a_json_500_that_tells_nothing(

@@ -15,7 +15,7 @@ from captions.generation.checks import check_caption
 from captions.models import Caption
 from tests.api_data import token_client
 from tests.verification.conftest import TEXT, make_captions
-from verification import services
+from verification import queue, services
 from verification.models import Revision
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
@@ -99,7 +99,7 @@ def test_a_curator_may_narrow_the_queue_to_a_scene_or_a_job(alice, carol):
 def test_a_curator_may_narrow_the_queue_to_a_failed_check_or_a_class(alice, carol):
     failing, _ = make_captions(2, failing=1)
     assert claim(carol, check="x")["id"] == failing.pk
-    services.claim_release(caption_id=failing.pk, user=carol)
+    queue.claim_release(caption_id=failing.pk, user=carol)
     # Both patches hold water (80), none cropland (40).
     cropland = token_client(carol).post(NEXT, {"landcover_class": 40}, format="json")
     assert cropland.status_code == 204

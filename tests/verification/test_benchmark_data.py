@@ -36,14 +36,11 @@ from captions.models import (
     Scene,
 )
 from verification.devdata import BenchmarkReviews
+from verification.distance import word_edit_distance
 from verification.models import Revision
+from verification.queue import queue_claim_next
 from verification.roles import ANNOTATOR
-from verification.services import (
-    REJECT_REASONS,
-    caption_approve,
-    queue_claim_next,
-    word_edit_distance,
-)
+from verification.services import REJECT_REASONS, caption_approve
 
 pytestmark = pytest.mark.django_db
 

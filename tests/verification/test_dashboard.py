@@ -6,7 +6,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tests.verification.conftest import make_captions
-from verification import services
+from verification import queue, services
 from verification.dashboard import annotator_numbers, dataset_progress
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def review_some(alice, bob) -> None:
     make_captions(4)
     for user, action in ((alice, "approve"), (alice, "edit"), (bob, "reject")):
-        caption = services.queue_claim_next(user=user)
+        caption = queue.queue_claim_next(user=user)
         assert caption is not None
         if action == "approve":
             services.caption_approve(caption_id=caption.pk, user=user, version=1)

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from captions.models import Caption, Patch, Scene
 from tests.verification.conftest import TEXT, make_captions, make_user
-from verification import services
-from verification.models import Revision
+from verification import queue, services
+from verification.models import QualitySettings, Revision
 from verification.roles import ANNOTATOR
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def test_the_queue_serves_captions_with_failed_checks_first(alice):
     captions = make_captions(5, failing=0)
     failing = make_captions(2, failing=2)
-    first = services.queue_claim_next(user=alice)
+    first = queue.queue_claim_next(user=alice)
     assert first is not None and first.pk in {c.pk for c in failing}
     assert first.claimed_by_id == alice.pk
     assert captions  # the others come after
@@ -28,39 +28,39 @@ def test_the_queue_serves_captions_with_failed_checks_first(alice):
 
 def test_a_reload_returns_the_caption_already_held(alice):
     make_captions(3)
-    first = services.queue_claim_next(user=alice)
-    again = services.queue_claim_next(user=alice)
+    first = queue.queue_claim_next(user=alice)
+    again = queue.queue_claim_next(user=alice)
     assert first is not None and again is not None
     assert again.pk == first.pk
 
 
 def test_two_annotators_get_different_captions(alice, bob):
     make_captions(2)
-    mine = services.queue_claim_next(user=alice)
-    theirs = services.queue_claim_next(user=bob)
+    mine = queue.queue_claim_next(user=alice)
+    theirs = queue.queue_claim_next(user=bob)
     assert mine is not None and theirs is not None
     assert mine.pk != theirs.pk
-    assert services.queue_claim_next(user=make_user("eve", ANNOTATOR)) is None
+    assert queue.queue_claim_next(user=make_user("eve", ANNOTATOR)) is None
 
 
 def test_an_expired_claim_returns_to_the_queue(alice, bob):
     make_captions(1)
-    held = services.queue_claim_next(user=alice)
+    held = queue.queue_claim_next(user=alice)
     assert held is not None
-    assert services.queue_claim_next(user=bob) is None
+    assert queue.queue_claim_next(user=bob) is None
     Caption.objects.filter(pk=held.pk).update(
         claim_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
-    taken = services.queue_claim_next(user=bob)
+    taken = queue.queue_claim_next(user=bob)
     assert taken is not None and taken.pk == held.pk
 
 
 def test_skipped_captions_are_passed_over(alice):
     captions = make_captions(2)
-    first = services.queue_claim_next(user=alice)
+    first = queue.queue_claim_next(user=alice)
     assert first is not None
-    services.claim_release(caption_id=first.pk, user=alice)
-    second = services.queue_claim_next(user=alice, skip_ids=(first.pk,))
+    queue.claim_release(caption_id=first.pk, user=alice)
+    second = queue.queue_claim_next(user=alice, skip_ids=(first.pk,))
     assert second is not None and second.pk != first.pk
     assert {first.pk, second.pk} == {c.pk for c in captions}
 
@@ -75,26 +75,26 @@ def held_by(user) -> set[int]:
 
 def test_skipping_the_held_caption_claims_a_second_beside_it(alice):
     make_captions(3)
-    on_screen = services.queue_claim_next(user=alice)
+    on_screen = queue.queue_claim_next(user=alice)
     assert on_screen is not None
-    ahead = services.queue_claim_next(user=alice, skip_ids=(on_screen.pk,))
+    ahead = queue.queue_claim_next(user=alice, skip_ids=(on_screen.pk,))
     assert ahead is not None and ahead.pk != on_screen.pk
     # The page asks again (a reload): the same one, not a third.
-    again = services.queue_claim_next(user=alice, skip_ids=(on_screen.pk,))
+    again = queue.queue_claim_next(user=alice, skip_ids=(on_screen.pk,))
     assert again is not None and again.pk == ahead.pk
     assert held_by(alice) == {on_screen.pk, ahead.pk}
 
 
 def test_at_two_claims_the_skipped_claim_expiring_first_is_given_back(alice):
     make_captions(4)
-    first = services.queue_claim_next(user=alice)
+    first = queue.queue_claim_next(user=alice)
     assert first is not None
-    second = services.queue_claim_next(user=alice, skip_ids=(first.pk,))
+    second = queue.queue_claim_next(user=alice, skip_ids=(first.pk,))
     assert second is not None
     Caption.objects.filter(pk=first.pk).update(
         claim_expires_at=timezone.now() + dt.timedelta(minutes=1)
     )
-    third = services.queue_claim_next(user=alice, skip_ids=(first.pk, second.pk))
+    third = queue.queue_claim_next(user=alice, skip_ids=(first.pk, second.pk))
     assert third is not None and third.pk not in (first.pk, second.pk)
     assert held_by(alice) == {second.pk, third.pk}
     assert Caption.objects.get(pk=first.pk).claimed_by is None
@@ -104,17 +104,17 @@ def test_a_person_never_holds_more_than_two_claims_whatever_they_skip(alice, bob
     make_captions(12)
     skipped: list[int] = []
     for _ in range(10):
-        caption = services.queue_claim_next(user=alice, skip_ids=tuple(skipped))
+        caption = queue.queue_claim_next(user=alice, skip_ids=tuple(skipped))
         assert caption is not None
         skipped.append(caption.pk)
-        assert len(held_by(alice)) <= services.MAX_CLAIMS_PER_PERSON
+        assert len(held_by(alice)) <= queue.MAX_CLAIMS_PER_PERSON
     # What Alice gave back is in the queue for Bob.
-    assert services.queue_claim_next(user=bob) is not None
+    assert queue.queue_claim_next(user=bob) is not None
 
 
 def test_approve_records_a_revision_and_frees_the_claim(alice):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     done = services.caption_approve(
         caption_id=caption.pk, user=alice, version=1, seconds_spent=4.2
@@ -130,7 +130,7 @@ def test_approve_records_a_revision_and_frees_the_claim(alice):
 
 def test_edit_recomputes_the_checks(alice):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     edited = services.caption_edit(
         caption_id=caption.pk, user=alice, version=1,
@@ -145,7 +145,7 @@ def test_edit_recomputes_the_checks(alice):
 
 def test_a_stale_save_is_refused_and_changes_nothing(alice, carol):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     # Carol, a curator, edits it first.
     services.caption_edit(caption_id=caption.pk, user=carol, version=1, text="Theirs.")
@@ -173,7 +173,7 @@ def test_a_stale_save_is_refused_and_changes_nothing(alice, carol):
 )
 def test_empty_oversized_or_unstorable_edits_are_refused(alice, text, message):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     with pytest.raises(services.ReviewError, match=message):
         services.caption_edit(caption_id=caption.pk, user=alice, version=1, text=text)
@@ -182,7 +182,7 @@ def test_empty_oversized_or_unstorable_edits_are_refused(alice, text, message):
 
 def test_an_annotator_cannot_change_a_caption_claimed_by_someone_else(alice, bob):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     with pytest.raises(services.NotYourClaim):
         services.caption_approve(caption_id=caption.pk, user=bob, version=1)
@@ -191,7 +191,7 @@ def test_an_annotator_cannot_change_a_caption_claimed_by_someone_else(alice, bob
 
 def test_reject_needs_a_reason(alice):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     with pytest.raises(services.ReviewError, match="say why"):
         services.caption_reject(caption_id=caption.pk, user=alice, version=1, reason="")
@@ -204,7 +204,7 @@ def test_reject_needs_a_reason(alice):
 
 def test_a_curator_reverts_an_edit_and_an_annotator_may_not(alice, carol):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     services.caption_edit(caption_id=caption.pk, user=alice, version=1, text="Wrong.")
     revision = Revision.objects.get(caption=caption)
@@ -220,6 +220,9 @@ def test_a_curator_reverts_an_edit_and_an_annotator_may_not(alice, carol):
 )
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_from_many_threads_never_give_a_caption_twice():
+    # No second opinions here: a QA review brings a caption back to someone else
+    # (tests/verification/test_second_opinions.py counts holders per kind).
+    QualitySettings.objects.create(qa_rate=0.0, gold_rate=0.0)
     make_captions(300)
     annotators = [make_user(f"annotator{n}", ANNOTATOR) for n in range(20)]
     claimed: list[int] = []
@@ -230,7 +233,7 @@ def test_concurrent_claims_from_many_threads_never_give_a_caption_twice():
         try:
             start.wait()
             while True:
-                caption = services.queue_claim_next(user=user)
+                caption = queue.queue_claim_next(user=user)
                 if caption is None:
                     return
                 with lock:
@@ -266,7 +269,7 @@ def test_one_person_claiming_from_many_threads_at_once_holds_at_most_two():
             start.wait()
             for _ in range(5):
                 held = tuple(held_by(mallory))
-                services.queue_claim_next(user=mallory, skip_ids=held)
+                queue.queue_claim_next(user=mallory, skip_ids=held)
         finally:
             connection.close()
 
@@ -275,7 +278,7 @@ def test_one_person_claiming_from_many_threads_at_once_holds_at_most_two():
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert len(held_by(mallory)) <= services.MAX_CLAIMS_PER_PERSON
+    assert len(held_by(mallory)) <= queue.MAX_CLAIMS_PER_PERSON
 
 
 def test_a_curator_filter_narrows_the_queue_by_check_class_scene_and_job(carol):
@@ -285,18 +288,18 @@ def test_a_curator_filter_narrows_the_queue_by_check_class_scene_and_job(carol):
     )
     Patch.objects.filter(pk=passing.patch_id).update(scene=elsewhere)
 
-    by_check = services.QueueFilter(check="x")
-    assert services.queue_claim_next(user=carol, queue_filter=by_check) == failing
-    services.claim_release(caption_id=failing.pk, user=carol)
+    by_check = queue.QueueFilter(check="x")
+    assert queue.queue_claim_next(user=carol, queue_filter=by_check) == failing
+    queue.claim_release(caption_id=failing.pk, user=carol)
 
     # Water (80) is in both patches, cropland (40) in neither.
     water, cropland = (
-        services.QueueFilter(class_code=80),
-        services.QueueFilter(class_code=40),
+        queue.QueueFilter(class_code=80),
+        queue.QueueFilter(class_code=40),
     )
-    assert services.queue_claim_next(user=carol, queue_filter=cropland) is None
-    assert services.queue_claim_next(user=carol, queue_filter=water) is not None
+    assert queue.queue_claim_next(user=carol, queue_filter=cropland) is None
+    assert queue.queue_claim_next(user=carol, queue_filter=water) is not None
     Caption.objects.update(claimed_by=None, claim_expires_at=None)
 
-    by_scene = services.QueueFilter(scene_id=elsewhere.pk)
-    assert services.queue_claim_next(user=carol, queue_filter=by_scene) == passing
+    by_scene = queue.QueueFilter(scene_id=elsewhere.pk)
+    assert queue.queue_claim_next(user=carol, queue_filter=by_scene) == passing

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from captions.models import Caption
 from tests.verification.conftest import make_captions
-from verification import services
+from verification import queue, services
 from verification.models import Revision
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def post_action(client: Client, caption: Caption, **body) -> tuple[int, dict]:
 @pytest.fixture
 def held(alice) -> Caption:
     make_captions(3)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     return caption
 
@@ -215,7 +215,7 @@ def test_claim_ahead_holds_one_more_caption_and_answers_the_same_when_asked_agai
 
 def test_claim_ahead_at_the_end_of_the_queue_says_there_is_none(alice):
     make_captions(1)
-    caption = services.queue_claim_next(user=alice)
+    caption = queue.queue_claim_next(user=alice)
     assert caption is not None
     response = client_for(alice).post(reverse("review-ahead", args=[caption.pk]))
     assert response.status_code == 200
@@ -348,16 +348,20 @@ def test_the_review_page_and_claim_use_a_fixed_number_of_queries(
             text="Changed once.",
         )  # fmt: skip
     # Session, user, roles, then the claim in a savepoint (two statements): on
-    # PostgreSQL the person's row locked, the claims they hold, SELECT ... FOR UPDATE
-    # SKIP LOCKED and UPDATE; on SQLite the held claims, candidates, UPDATE, the row.
-    with django_assert_max_num_queries(9):
+    # PostgreSQL the person's row locked, the items they hold (one UNION over the
+    # three kinds), the QA reviews open to them (none), SELECT ... FOR UPDATE SKIP
+    # LOCKED and UPDATE, then the caption with its patch; on SQLite the held items,
+    # QA, candidates, UPDATE, the caption. The quality settings come from the cache
+    # after the first claim (here: this one reads them, then caches them).
+    with django_assert_max_num_queries(12):
         response = client.get(reverse("review-next"))
     caption_id = int(response["Location"].split("/")[2])
-    # Session, user, roles (once for both role checks), caption with patch, history.
-    with django_assert_max_num_queries(5):
+    # Session, user, roles (once for both role checks), caption with patch, the
+    # blind items held on it (none: one UNION), history.
+    with django_assert_max_num_queries(6):
         assert client.get(reverse("review", args=[caption_id])).status_code == 200
-    # A caption with history costs the same number of queries.
-    with django_assert_max_num_queries(5):
+    # A verified caption: one more, whether it is under blind review (one EXISTS).
+    with django_assert_max_num_queries(7):
         assert client.get(reverse("review", args=[captions[0].pk])).status_code == 200
 
 
