@@ -52,6 +52,7 @@ def job_summary(job: GenerationJob) -> dict:
         "template_b": str(job.template_b) if job.template_b_id else None,
         "model_b": job.model_b,
         "b_share": job.b_share,
+        "qa_rate": job.qa_rate,
         "selection": job.selection,
         "options": job.options,
         "total": job.total,

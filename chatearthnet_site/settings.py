@@ -266,6 +266,8 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "captions.models.GenerationJob.Status",
         "SplitEnum": "captions.models.Patch.Split",
         "SplitSourceEnum": "captions.models.Patch.SplitSource",
+        "VerdictEnum": "verification.models.Verdict",
+        "ReviewActionEnum": ("approve", "edit", "reject", "skip"),
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from verification import api, api_quality, api_tokens
+from verification import api, api_qa, api_quality, api_tokens
 
 urlpatterns = [
     path("auth/token/", api_tokens.TokenApi.as_view(), name="api-token"),
@@ -18,6 +18,20 @@ urlpatterns = [
         name="api-quality-prompts",
     ),
     path("quality/ab/", api_quality.ABComparisonApi.as_view(), name="api-quality-ab"),
+    path("quality/rates/", api_qa.QualityRatesApi.as_view(), name="api-quality-rates"),
+    path("qa/", api_qa.QaReviewListApi.as_view(), name="api-qa-list"),
+    path("qa/sample/", api_qa.QaSampleApi.as_view(), name="api-qa-sample"),
+    path(
+        "qa/<int:review_id>/adjudicate/",
+        api_qa.AdjudicateApi.as_view(),
+        name="api-qa-adjudicate",
+    ),
+    path("gold/", api_qa.GoldListApi.as_view(), name="api-gold-list"),
+    path(
+        "gold/<int:caption_id>/",
+        api_qa.GoldDetailApi.as_view(),
+        name="api-gold-detail",
+    ),
     path("review/next/", api.ReviewNextApi.as_view(), name="api-review-next"),
     path(
         "review/<int:caption_id>/",

@@ -94,9 +94,18 @@ def qa_sample(caption: Caption, revision: Revision) -> QaReview | None:
         return None
     if qa_draw(caption.pk) >= qa_rate_for(caption):
         return None
-    review, _ = QaReview.objects.get_or_create(
-        caption_id=caption.pk,
+    return qa_open(revision)[0]
+
+
+def qa_open(
+    revision: Revision, origin: str = QaReview.Origin.RATE
+) -> tuple[QaReview, bool]:
+    """The QA review of the verdict `revision` made (opened now if the caption has
+    none), and whether it was opened now."""
+    return QaReview.objects.get_or_create(
+        caption_id=revision.caption_id,
         defaults={
+            "origin": origin,
             "shown_text": revision.text_before,
             "first_revision": revision,
             "first_reviewer_id": revision.user_id,
@@ -104,7 +113,6 @@ def qa_sample(caption: Caption, revision: Revision) -> QaReview | None:
             "first_text": revision.text_after,
         },
     )
-    return review
 
 
 def blind_item(user, caption_id: int, now: dt.datetime | None = None) -> Item | None:
@@ -168,9 +176,22 @@ def caption_seen_by(user, caption: Caption) -> Caption:
     item = blind_item(user, caption.pk)
     if item is not None:
         return blind_copy(item, caption=caption)
-    if caption.status != Caption.Status.PENDING and under_blind_review(user, caption):
+    if caption.status == Caption.Status.PENDING or not under_blind_review(
+        user, caption
+    ):
+        return caption
+    # Back to a gold item they answered ("previous"): their answer, as a caption
+    # they reviewed would show it; never the gold text or a 404 that gives it away.
+    answer = (
+        GoldAnswer.objects.select_related("gold")
+        .filter(gold__caption_id=caption.pk, user=user)
+        .first()
+    )
+    if answer is None:
         raise Caption.DoesNotExist
-    return caption
+    return blind_copy(
+        answer.gold, caption=caption, answered=Verdict(answer.action), text=answer.text
+    )
 
 
 def under_blind_review(user, caption: Caption) -> bool:

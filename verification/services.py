@@ -47,7 +47,7 @@ def _require_may_change(caption: Caption, user) -> None:
         )
 
 
-def _apply(
+def apply_change(
     *, caption_id: int, user, version: int, action: str, status: str, text: str,
     reason: str = "", seconds_spent: float | None = None,
 ) -> Caption:  # fmt: skip
@@ -98,7 +98,7 @@ def _record_revision(
     caption: Caption, user, action: str, status: str, text: str, reason: str,
     seconds_spent: float | None,
 ) -> Revision:  # fmt: skip
-    """The revision of a change `_apply` made; `caption` is as it was before."""
+    """The revision of a change `apply_change` made; `caption` is as it was before."""
     return Revision.objects.create(
         caption_id=caption.pk,
         user=user,
@@ -118,7 +118,7 @@ def caption_approve(
     *, caption_id: int, user, version: int, seconds_spent: float | None = None
 ) -> Caption:
     caption = Caption.objects.only("text").get(pk=caption_id)
-    return _apply(
+    return apply_change(
         caption_id=caption_id, user=user, version=version,
         action=Revision.Action.APPROVE, status=Caption.Status.APPROVED,
         text=caption.text, seconds_spent=seconds_spent,
@@ -129,7 +129,7 @@ def caption_edit(
     *, caption_id: int, user, version: int, text: str,
     seconds_spent: float | None = None,
 ) -> Caption:  # fmt: skip
-    return _apply(
+    return apply_change(
         caption_id=caption_id, user=user, version=version,
         action=Revision.Action.EDIT, status=Caption.Status.EDITED,
         text=blind.clean_text(text), seconds_spent=seconds_spent,
@@ -142,7 +142,7 @@ def caption_reject(
 ) -> Caption:  # fmt: skip
     reason = blind.clean_reason(reason)
     caption = Caption.objects.only("text").get(pk=caption_id)
-    return _apply(
+    return apply_change(
         caption_id=caption_id, user=user, version=version,
         action=Revision.Action.REJECT, status=Caption.Status.REJECTED,
         text=caption.text, reason=reason, seconds_spent=seconds_spent,
@@ -193,7 +193,7 @@ def caption_revert(*, revision_id: int, user) -> Caption:
         raise ReviewError("only curators may revert")
     revision = Revision.objects.select_related("caption").get(pk=revision_id)
     caption = revision.caption
-    return _apply(
+    return apply_change(
         caption_id=caption.pk, user=user, version=caption.version,
         action=Revision.Action.REVERT, status=revision.status_before,
         text=revision.text_before, reason=f"revert of revision {revision.pk}",

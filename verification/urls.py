@@ -1,6 +1,6 @@
 from django.urls import path
 
-from verification import views
+from verification import curation_views, views
 
 urlpatterns = [
     path("review/next/", views.review_next, name="review-next"),
@@ -9,4 +9,15 @@ urlpatterns = [
     path("review/<int:caption_id>/renew/", views.review_renew, name="review-renew"),
     path("review/<int:caption_id>/ahead/", views.review_ahead, name="review-ahead"),
     path("review/revert/<int:revision_id>/", views.review_revert, name="review-revert"),
+    path("review/<int:caption_id>/gold/", curation_views.gold, name="review-gold"),
+    path(
+        "review/adjudicate/",
+        curation_views.adjudication_list,
+        name="adjudication-list",
+    ),
+    path(
+        "review/adjudicate/<int:review_id>/",
+        curation_views.adjudicate,
+        name="adjudicate",
+    ),
 ]

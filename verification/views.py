@@ -24,7 +24,7 @@ from captions.generation.vocabulary import CLASS_WORDS
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
 from captions.models import Caption
 from verification import blind, queue, selectors, services
-from verification.models import Revision
+from verification.models import GoldCaption, Revision
 from verification.roles import is_curator, may_review
 from verification.serializers import ReviewActionSerializer
 
@@ -135,13 +135,13 @@ def review(request: HttpRequest, caption_id: int) -> HttpResponse:
         caption, history = _as_seen_by(request.user, caption_id)
     except Caption.DoesNotExist:
         raise Http404("no such caption") from None
-    legend = _coloured(caption.patch.landcover["overall"])
+    legend = coloured(caption.patch.landcover["overall"])
     context = {
         "caption": caption,
         "patch": caption.patch,
         "legend": legend,
         "regions": caption.patch.landcover["regions"],
-        "region_tables": _region_tables(caption.patch.landcover),
+        "region_tables": region_tables(caption.patch.landcover),
         "failed_checks": [
             {**finding, "description": CHECK_DESCRIPTIONS.get(finding["check"], "")}
             for finding in caption.checks
@@ -150,6 +150,7 @@ def review(request: HttpRequest, caption_id: int) -> HttpResponse:
         "history": history,
         "reject_reasons": services.REJECT_REASONS,
         "is_curator": is_curator(request.user),
+        "is_gold": is_curator(request.user) and _is_gold(caption_id),
         "holds_claim": caption.claimed_by_id == request.user.pk,
         "caption_json": selectors.caption_as_json(caption),
         "query": _query(request),
@@ -166,7 +167,11 @@ def _as_seen_by(user, caption_id: int) -> tuple[Caption, list[Revision]]:
     return caption, selectors.caption_history(caption_id)
 
 
-def _coloured(entries: list[dict]) -> list[dict]:
+def _is_gold(caption_id: int) -> bool:
+    return GoldCaption.objects.filter(caption_id=caption_id, active=True).exists()
+
+
+def coloured(entries: list[dict]) -> list[dict]:
     """Land-cover list entries with their official colour and their percentage."""
     return [
         {
@@ -178,14 +183,14 @@ def _coloured(entries: list[dict]) -> list[dict]:
     ]
 
 
-def _region_tables(landcover: dict) -> list[dict]:
+def region_tables(landcover: dict) -> list[dict]:
     """The five regions' class lists, coloured, in a fixed order for the page."""
     regions = landcover.get("regions", {})
     return [
         {
             "name": name,
             "label": name.replace("_", " "),
-            "classes": _coloured(regions.get(name, [])),
+            "classes": coloured(regions.get(name, [])),
         }
         for name in REGION_NAMES
     ]
@@ -219,7 +224,7 @@ NO_KEYS: frozenset[str] = frozenset()
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-def _json_body(request: HttpRequest, *, keys: frozenset[str]) -> dict:
+def json_body(request: HttpRequest, *, keys: frozenset[str]) -> dict:
     """The request's JSON object (none: `{}`), holding only `keys`. The page sends
     JSON; a form (what `curl -F` or a test client sends by default) is read as one,
     so its keys are judged the same way."""
@@ -258,7 +263,7 @@ def _seconds(body: dict) -> float | None:
 
 def _decision(request: HttpRequest) -> services.ReviewDecision:
     """The body read as the API reads it (ReviewActionSerializer)."""
-    body = _json_body(request, keys=ACTION_KEYS)
+    body = json_body(request, keys=ACTION_KEYS)
     if "seconds_spent" in body:
         body["seconds_spent"] = _seconds(body)
     serializer = ReviewActionSerializer(data=body)
@@ -301,7 +306,7 @@ def review_action(request: HttpRequest, caption_id: int) -> JsonResponse:
 @_json_for_reviewers
 def review_renew(request: HttpRequest, caption_id: int) -> JsonResponse:
     try:
-        _json_body(request, keys=NO_KEYS)
+        json_body(request, keys=NO_KEYS)
         expires = queue.claim_renew(caption_id=caption_id, user=request.user)
     except services.ReviewError as error:
         return JsonResponse({"error": error.message}, status=error.status)
@@ -317,7 +322,7 @@ def review_ahead(request: HttpRequest, caption_id: int) -> JsonResponse:
     caption appears at once. Asking again returns the same caption (a claim held
     beside the current one comes first), so a person holds at most two."""
     try:
-        _json_body(request, keys=NO_KEYS)
+        json_body(request, keys=NO_KEYS)
         queue_filter = _queue_filter(request)
     except services.ReviewError as error:
         return JsonResponse({"error": error.message}, status=error.status)
@@ -351,7 +356,7 @@ def review_revert(request: HttpRequest, revision_id: int) -> HttpResponse:
     if not is_curator(request.user):
         raise PermissionDenied("only curators may revert")
     try:
-        _json_body(request, keys=REVERT_KEYS)
+        json_body(request, keys=REVERT_KEYS)
         caption = services.caption_revert(revision_id=revision_id, user=request.user)
     except Revision.DoesNotExist:
         raise Http404("no such revision") from None

@@ -225,6 +225,11 @@ class JobLaunchForm(forms.Form):
         initial=0.5, min_value=0.01, max_value=0.99, required=False,
         label="A/B: share of B",
     )  # fmt: skip
+    qa_rate = forms.FloatField(
+        min_value=0.0, max_value=1.0, required=False, label="QA rate",
+        help_text="Share of this job's approved or edited captions a second annotator "
+        "reviews blind (0 to 1); empty: the global rate (Quality settings).",
+    )  # fmt: skip
     model_reads_images = forms.BooleanField(
         required=False,
         label="The model reads images",

@@ -32,6 +32,7 @@ LAUNCH_FIELDSETS = [
     ),
     ("Model", ["backend", "endpoint", "model", "template", "include_rgb"]),
     ("A/B test", ["ab_template", "ab_model", "ab_share"]),
+    ("Second opinions", ["qa_rate"]),
     (
         "Throughput and cost",
         [
@@ -165,7 +166,11 @@ class JobViews(admin.ModelAdmin):
         self, request: HttpRequest, form: JobLaunchForm
     ) -> GenerationJob | None:
         try:
-            job = jobs.job_launch(**_job_arguments(form), user=request.user)
+            job = jobs.job_launch(
+                **_job_arguments(form),
+                qa_rate=form.cleaned_data["qa_rate"],
+                user=request.user,
+            )
         except GenerationError as error:
             form.add_error(None, str(error))
             return None

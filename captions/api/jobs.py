@@ -82,6 +82,9 @@ class JobSerializer(serializers.Serializer):
     )
     model_b = serializers.CharField(help_text="An A/B job's second model, else ''.")
     b_share = serializers.FloatField(help_text="Share of patches in arm B (0: none).")
+    qa_rate = serializers.FloatField(
+        allow_null=True, help_text="This job's QA rate; null: the global one."
+    )
     selection = SelectionSerializer()
     options = serializers.DictField()
     total = serializers.IntegerField()
@@ -174,6 +177,11 @@ class LaunchInputSerializer(StrictInputSerializer):
         "no A/B test.",
     )
     ab_model = serializers.CharField(max_length=100, default="", allow_blank=True)
+    qa_rate = serializers.FloatField(
+        default=None, allow_null=True, min_value=0.0, max_value=1.0,
+        help_text="Share of verified captions a second annotator reviews blind; "
+        "null: the global rate (quality/rates/).",
+    )  # fmt: skip
     ab_share = serializers.FloatField(
         default=0.5, min_value=0.0, max_value=1.0, help_text="A/B: arm B's share."
     )
@@ -343,8 +351,11 @@ class JobLaunchApi(APIView):
         serializer = LaunchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
+            values = serializer.validated_data
             job = jobs.job_launch(
-                **_service_arguments(serializer.validated_data), user=request.user
+                **_service_arguments(values),
+                qa_rate=values["qa_rate"],
+                user=request.user,
             )
         except GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_400_BAD_REQUEST)

@@ -36,14 +36,16 @@ _RUNNABLE = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
 def job_launch(
     *, selection: Selection, backend: str, model: str, template: str,
     endpoint: str = "", options: JobOptions | None = None, user=None,
-    ab: ABTest | None = None,
+    ab: ABTest | None = None, qa_rate: float | None = None,
 ) -> GenerationJob:  # fmt: skip
     """Check the backend, plan, write the job and its chunks, queue them on commit.
 
     Everything that can be known before queueing is checked first (template, backend,
     endpoint, its key, its server answering, a non-empty selection, an A/B test's
     second arm), so a bad launch queues nothing. `endpoint` names one of
-    LLM_ENDPOINTS (empty: the first); the offline backend needs none."""
+    LLM_ENDPOINTS (empty: the first); the offline backend needs none. `qa_rate`: the
+    share of its verified captions a second annotator reviews blind (None: the
+    global rate)."""
     options = options or JobOptions()
     plan = job_plan(
         selection=selection, backend=backend, model=model, template=template,
@@ -69,6 +71,7 @@ def job_launch(
             template_b=second,
             model_b=ab.model.strip() if ab else "",
             b_share=ab.share if ab else 0.0,
+            qa_rate=qa_rate,
             options=options.as_json(),
             total=len(patch_ids),
             estimated_cost=plan.estimated_cost,

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('captions', '0012_ab_jobs'),
+        ("captions", "0012_ab_jobs"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generationjob',
-            name='qa_rate',
+            model_name="generationjob",
+            name="qa_rate",
             field=models.FloatField(blank=True, null=True),
         ),
     ]

@@ -64,6 +64,7 @@ def url_of(route: str, world: ApiWorld) -> str:
         "patch_id": lambda: world.patches[0].pk,
         "revision_id": lambda: Revision.objects.first().pk,  # type: ignore[union-attr]
         "number": lambda: 1,
+        "review_id": lambda: 1,  # no QA review: the body is judged first
         "name": lambda: "README.md",
         "file_name": lambda: f"{world.patches[0].pk}.png",
     }

@@ -99,6 +99,13 @@ class Command(BaseCommand):
             "--ab-share", type=float, default=0.5, help="A/B: arm B's share (0.5)"
         )
         parser.add_argument(
+            "--qa-rate",
+            type=_share,
+            default=None,
+            help="Share of verified captions a second annotator reviews blind "
+            "(0 to 1); default: the global rate",
+        )
+        parser.add_argument(
             "--endpoint",
             default="",
             help="A configured LLM endpoint (LLM_ENDPOINTS) for the openai backend; "
@@ -170,6 +177,7 @@ class Command(BaseCommand):
                 model_reads_images=options["model_reads_images"],
             ),
             ab=_ab_test(options),
+            qa_rate=options["qa_rate"],
         )
 
     def _scene_ids(self, references: list[str]) -> list[int]:
@@ -235,3 +243,16 @@ def caption_id_list(text: str) -> tuple[int, ...]:
     if not ids:
         raise argparse.ArgumentTypeError("give caption ids separated by commas")
     return ids
+
+
+def _share(text: str) -> float:
+    """A share from 0 to 1, for `--qa-rate`."""
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"give a number from 0 to 1, not {text!r}"
+        ) from None
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"give a number from 0 to 1, not {text}")
+    return share
