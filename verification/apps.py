@@ -11,3 +11,10 @@ class VerificationConfig(AppConfig):
         from verification import roles
 
         roles.grant_abilities()
+        # A regeneration replacing a caption is a revision in its history.
+        from captions.generation.signals import replacements_written
+        from verification.history import record_replacements
+
+        replacements_written.connect(
+            record_replacements, dispatch_uid="verification-replacements"
+        )

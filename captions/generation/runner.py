@@ -36,6 +36,7 @@ from captions.generation.options import (
 from captions.generation.plans import messages_for
 from captions.generation.prompts import PromptSpec
 from captions.generation.regeneration import Correction, corrections_for
+from captions.generation.signals import replacements_written
 from captions.generation.templates import spec_of
 from captions.llm.base import Backend, BackendError, ChatRequest, ChatResult
 from captions.models import (
@@ -403,6 +404,13 @@ def _count(run: _ChunkRun, rows: list) -> None:
     if isinstance(rows[0], GenerationFailure):
         GenerationJob.objects.filter(pk=job.pk).update(failed=F("failed") + len(rows))
         return
+    replacements = [
+        (row.replaces_id, row.pk, row.replace_reason) for row in rows if row.replaces_id
+    ]
+    if replacements:
+        replacements_written.send(
+            sender=GenerationJob, job=job, replacements=replacements
+        )
     tokens_in = sum(row.prompt_tokens for row in rows)
     tokens_out = sum(row.completion_tokens for row in rows)
     price_in, price_out = prices(job.model, run.options) or (0.0, 0.0)

@@ -21,6 +21,7 @@ from tests.captions.generation_fixtures import (
 )
 from tests.fake_openai import FakeOpenAI
 from verification import services
+from verification.models import Revision
 
 REASON = 'Says "forest" in the top left,\nwhere there is only water.'
 
@@ -101,6 +102,15 @@ def test_a_regeneration_job_sends_the_reason_and_records_the_lineage(
     assert new[patches[1].pk].replaces_id == second.pk
     assert {c.status for c in new.values()} == {Caption.Status.PENDING}
     assert "where there is only water" in new[patches[0].pk].messages[-1]["content"]
+    # In each replaced caption's history: a revision by whoever launched the job.
+    regenerated = Revision.objects.filter(action="regenerate").order_by("caption_id")
+    assert [(r.caption_id, r.user_id) for r in regenerated] == [
+        (first.pk, job.created_by_id), (second.pk, job.created_by_id)
+    ]  # fmt: skip
+    assert regenerated[0].reason == (
+        f"replaced by caption {new[patches[0].pk].pk} of job {job.pk}: {REASON}"
+    )
+    assert regenerated[0].status_after == regenerated[0].status_before == "rejected"
     # Replaced now: nothing is left to regenerate.
     with pytest.raises(GenerationError, match="holds no patches"):
         job_plan(
