@@ -108,9 +108,7 @@ class QaSampleApi(APIView):
     @extend_schema(request=QaSampleSerializer, responses={200: dict})
     def post(self, request: Request) -> Response:
         values = _valid(QaSampleSerializer, request)
-        opened = curation.qa_sample_by_class(
-            per_class=values["per_class"], user=request.user
-        )
+        opened = curation.qa_sample_by_class(per_class=values["per_class"])
         return Response({"opened": {str(code): n for code, n in opened.items()}})
 
 

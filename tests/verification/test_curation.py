@@ -2,7 +2,10 @@
 disagreement (page, API), mark and unmark gold, sample QA by class, set the rates.
 Each change to a caption is a revision."""
 
+import io
+
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from captions.models import Caption
@@ -155,13 +158,17 @@ def test_sampling_by_class_opens_qa_reviews_per_class(alice, carol):
     make_captions(3)
     for _ in range(3):
         first_edit(alice)
-    opened = curation.qa_sample_by_class(per_class=2, user=carol)
+    opened = curation.qa_sample_by_class(per_class=2)
     # Every caption holds tree cover (10) and water (80): two reviews cover both.
     assert opened == {10: 2}
     assert QaReview.objects.filter(origin="stratified").count() == 2
-    assert curation.qa_sample_by_class(per_class=2, user=carol) == {}
-    with pytest.raises(curation.NotCurator):
-        curation.qa_sample_by_class(per_class=2, user=alice)
+    assert curation.qa_sample_by_class(per_class=2) == {}
+    out = io.StringIO()
+    call_command("sample_qa", "--per-class", "3", stdout=out)
+    assert "Tree cover: 1 opened" in out.getvalue()
+    assert QaReview.objects.count() == 3
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("sample_qa", "--per-class", "0")
 
 
 def test_the_rates_through_the_api(alice, carol):
