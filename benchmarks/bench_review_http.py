@@ -15,6 +15,7 @@ duplicate count.
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import re
@@ -34,6 +35,41 @@ from bench_review import SEED, reset_postgres  # noqa: E402
 
 WARM_UP_ITEMS = 2
 
+# With second opinions and gold (issue 12): a third of the captions verified before
+# the run by a reviewer outside the 20, a `qa_rate` share of those open for a second
+# opinion and a `gold_rate` share of all captions gold; the run's own approvals add
+# QA reviews at `qa_rate`, and annotators get gold at `gold_rate`.
+QUALITY_SEED = r"""
+from verification.models import GoldCaption, QaReview, QualitySettings, Revision
+from verification.blind import qa_draw
+QualitySettings.objects.create(qa_rate=qa_rate, gold_rate=gold_rate)
+if qa_rate or gold_rate:
+    first = get_user_model().objects.create_user("first-reviewer", password="x")
+    ids = list(Caption.objects.order_by("pk").values_list("pk", flat=True))[::3]
+    gold_ids = set(ids[: int(gold_rate * count)])
+    for start in range(0, len(ids), 10000):
+        chunk = ids[start:start + 10000]
+        Caption.objects.filter(pk__in=chunk).update(
+            status="approved", version=2, reviewed_by=first)
+        revisions = Revision.objects.bulk_create(
+            [Revision(caption_id=pk, user=first, action="approve",
+                      status_before="pending", status_after="approved",
+                      text_before=text, text_after=text, version_after=2)
+             for pk in chunk])
+        QaReview.objects.bulk_create(
+            [QaReview(caption_id=r.caption_id, shown_text=text, first_revision=r,
+                      first_reviewer=first, first_action="approve", first_text=text)
+             for r in revisions
+             if r.caption_id not in gold_ids and qa_draw(r.caption_id) < qa_rate])
+        GoldCaption.objects.bulk_create(
+            [GoldCaption(caption_id=pk, action="approve", text=text, shown_text=text,
+                         marked_by=first)
+             for pk in chunk if pk in gold_ids])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+"""
+
+
 SETUP = (
     r"""
 import json, sys
@@ -48,8 +84,10 @@ from captions.models import Caption, Patch, Scene
 from verification.roles import ANNOTATOR, ensure_groups
 
 count, annotators = int(sys.argv[1]), int(sys.argv[2])
+qa_rate, gold_rate = float(sys.argv[3]), float(sys.argv[4])
 """
     + SEED
+    + QUALITY_SEED
     + r"""
 group = ensure_groups()[ANNOTATOR]
 keys = []
@@ -123,12 +161,31 @@ def annotator(
         done = time.perf_counter()
         assert answer.status == 200, answer.status
         out["ids"].append(caption_id)
+        # Held for sure from the claim's answer to the save's request: two such
+        # spans of one caption that overlap are two holders at once.
+        out["spans"].append((caption_id, claimed, before, session_key))
         if item >= WARM_UP_ITEMS:  # a server process's first requests load Django
             out["claim_ms"].append((claimed - started) * 1000)
             out["approve_ms"].append((done - before) * 1000)
             out["claim_server_ms"].append(server_ms(response) + server_ms(page))
             out["approve_server_ms"].append(server_ms(answer))
         time.sleep(think_s)
+
+
+def two_holders(spans: list[tuple[int, float, float, str]]) -> int:
+    """Captions two annotators held at once: one's span (from the claim's answer to
+    the save's request, inside the time they held it) overlaps another's. With QA
+    and gold a caption may come back to someone else later (a second opinion, a gold
+    answer); never at once."""
+    by_caption: dict[int, list[tuple[float, float, str]]] = {}
+    for caption_id, start, end, who in spans:
+        by_caption.setdefault(caption_id, []).append((start, end, who))
+    clashes = 0
+    for held in by_caption.values():
+        held.sort()
+        for (_, end, who), (start, _, other) in itertools.pairwise(held):
+            clashes += start < end and who != other
+    return clashes
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -146,6 +203,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--think-s", type=float, default=1.0)
     parser.add_argument("--server-processes", type=int, default=4)
+    parser.add_argument("--qa-rate", type=float, default=0.0)
+    parser.add_argument("--gold-rate", type=float, default=0.0)
     return parser.parse_args(argv)
 
 
@@ -178,7 +237,7 @@ def _annotate(
 ) -> tuple[dict, float]:
     """Every annotator at once, each in a thread; the timings and the wall time."""
     out: dict = {
-        "claim_ms": [], "approve_ms": [], "ids": [],
+        "claim_ms": [], "approve_ms": [], "ids": [], "spans": [],
         "claim_server_ms": [], "approve_server_ms": [],
     }  # fmt: skip
     per = args.claims // args.annotators
@@ -200,7 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
     env = _server_environment(args.database_url)
     keys = json.loads(
         subprocess.run(
-            [sys.executable, "-c", SETUP, str(args.captions), str(args.annotators)],
+            [sys.executable, "-c", SETUP, str(args.captions), str(args.annotators),
+             str(args.qa_rate), str(args.gold_rate)],
             cwd=ROOT, env=env, check=True, capture_output=True, text=True,
         ).stdout.strip().splitlines()[-1]
     )  # fmt: skip
@@ -222,8 +282,11 @@ def main(argv: list[str] | None = None) -> dict:
         "annotators": args.annotators,
         "server_processes": args.server_processes,
         "think_s": args.think_s,
+        "qa_rate": args.qa_rate,
+        "gold_rate": args.gold_rate,
         "claims": len(out["ids"]),
-        "duplicates": sum(1 for n in Counter(out["ids"]).values() if n > 1),
+        "duplicates": two_holders(out["spans"]),
+        "served_again": sum(1 for n in Counter(out["ids"]).values() if n > 1),
         "seconds": seconds,
         **{
             f"{name}_{q}_ms": percentile(out[key], level)

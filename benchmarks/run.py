@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     if "review" in only and pg:
         blocks.append(review_block(pg))
     if "review_http" in only and pg:
-        review_http = bench_review_http.main(
-            ["--database-url", pg.rsplit("/", 1)[0] + "/bench_review",
-             "--captions", "200000", "--claims", "10000",
-             "--server-processes", str(os.cpu_count() or 2)]
-        )  # fmt: skip
-        blocks.append([REVIEW_HTTP_INTRO, review_http_row(review_http)])
+        # The queue alone, then with second opinions and gold mixed in (issue 12).
+        runs = [
+            bench_review_http.main(review_http_arguments(pg, qa, gold))
+            for qa, gold in (("0", "0"), ("0.1", "0.02"))
+        ]
+        blocks.append([REVIEW_HTTP_INTRO, *map(review_http_row, runs)])
     if "export" in only and pg:
         export = bench_export.main(
             ["--database-url", pg.rsplit("/", 1)[0] + "/bench_export"]
@@ -267,14 +267,31 @@ items left out as warm-up. Server time is what the responses' Server-Timing head
 reports (the sum of the claim's and the page's); client time adds two loopback HTTP
 round trips and the client threads' own share of the cores (p50 / p95 each).
 
-| captions | people | servers | claims | dupl. | server: claim+page | approve |"""
-REVIEW_HTTP_INTRO += """ client: claim+page | approve |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |"""
+The second row mixes in the quality loop (issue 12): a third of the captions verified
+beforehand by a 21st reviewer, QA at 10% (of those, and of every approval in the run)
+and gold at 2% of all captions, served to the 20 as any caption. "Dupl." counts
+captions two people held at once (a span from the claim's answer to the save's request,
+inside each holding, overlapping another's); a caption coming back later as a second
+opinion or a gold item is not one.
+
+| captions | QA / gold | people | servers | claims | dupl. | server: claim+page |"""
+REVIEW_HTTP_INTRO += """ approve | client: claim+page | approve |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"""
+
+
+def review_http_arguments(pg: str, qa: str, gold: str) -> list[str]:
+    return [
+        "--database-url", pg.rsplit("/", 1)[0] + "/bench_review",
+        "--captions", "200000", "--claims", "10000",
+        "--server-processes", str(os.cpu_count() or 2),
+        "--qa-rate", qa, "--gold-rate", gold,
+    ]  # fmt: skip
 
 
 def review_http_row(run: dict) -> str:
     return (
-        f"| {run['captions']:,} | {run['annotators']} | {run['server_processes']} | "
+        f"| {run['captions']:,} | {run['qa_rate']:.0%} / {run['gold_rate']:.0%} | "
+        f"{run['annotators']} | {run['server_processes']} | "
         f"{run['claims']} | **{run['duplicates']}** | "
         f"{run['server_claim_page_p50_ms']:.0f} / "
         f"**{run['server_claim_page_p95_ms']:.0f}** ms | "
