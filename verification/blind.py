@@ -35,7 +35,7 @@ from verification.models import (
     Verdict,
 )
 from verification.queue import GOLD, QA
-from verification.roles import is_curator
+from verification.roles import reads_every_verdict
 
 # Two answers of the same verdict whose texts differ by more than this share of
 # words disagree (docs/quality.md): "edit" and "edit" into two different captions.
@@ -118,7 +118,7 @@ def qa_open(
 def blind_item(user, caption_id: int, now: dt.datetime | None = None) -> Item | None:
     """The QA review or gold item on this caption that `user` holds now: one query
     when there is none (every review page and save asks)."""
-    if is_curator(user):
+    if reads_every_verdict(user):
         return None
     now = now or timezone.now()
     found: list[QuerySet] = [
@@ -199,7 +199,7 @@ def under_blind_review(user, caption: Caption) -> bool:
     someone else's verdict, or an active gold item they did not review. Until then
     its verdict, text and history are hidden from them: the page and the API answer
     404, a stale save "not yours" instead of the caption as it is now."""
-    if is_curator(user):
+    if reads_every_verdict(user):
         return False
     qa = QaReview.objects.filter(
         caption_id=OuterRef("pk"), state=QaReview.State.OPEN

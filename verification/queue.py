@@ -9,7 +9,8 @@ most `MAX_CLAIMS_PER_PERSON` held by one person, counted over all three kinds. E
 item is named by its caption's id, so the page's address and the API's answers look
 the same whatever the kind.
 
-Annotators (curators read every verdict in the admin, so they cannot be blind) get,
+Annotators (curators and consumers read every verdict, in the admin or the dataset
+API, so they cannot be blind: roles.reads_every_verdict) get,
 on each new claim: a gold item with probability `gold_rate`; else the oldest open QA
 review that is not of their own first verdict; else the next pending caption.
 """
@@ -27,7 +28,7 @@ from captions.json_lookups import ArrayHasElement
 from captions.models import Caption
 from verification.errors import NotYourClaim
 from verification.models import GoldCaption, QaReview, QualitySettings
-from verification.roles import is_curator
+from verification.roles import reads_every_verdict
 
 CLAIM_TTL = dt.timedelta(minutes=5)
 # The caption on screen and the one claimed ahead of it (docs/review.md).
@@ -82,7 +83,7 @@ GOLD = Kind(GoldCaption, "caption_id", Q(active=True))
 
 
 def kinds_for(user) -> tuple[Kind, ...]:
-    return (PENDING,) if is_curator(user) else (PENDING, QA, GOLD)
+    return (PENDING,) if reads_every_verdict(user) else (PENDING, QA, GOLD)
 
 
 def _free(now: dt.datetime) -> Q:
@@ -160,7 +161,7 @@ def _claim_first(
 ) -> int | None:
     """Claim the first item this person should get (inside the caller's
     transaction): its caption's id."""
-    if queue_filter is None and not is_curator(user):
+    if queue_filter is None and not reads_every_verdict(user):
         for kind, candidates in _blind_candidates(user, skipped, now):
             caption_id = _take(kind, candidates, user, now)
             if caption_id is not None:

@@ -46,6 +46,12 @@ def is_curator(user: Any) -> bool:
     return has_role(user, CURATOR)
 
 
+def reads_every_verdict(user: Any) -> bool:
+    """Curators (the admin) and consumers (the dataset API) can read any caption's
+    verdict, so they are never offered a blind item (QA, gold): they cannot be blind."""
+    return has_role(user, CURATOR, CONSUMER)
+
+
 def may_see_patches(user: Any) -> bool:
     """A role, or staff the admin shows patches to (the patch list's thumbnails)."""
     return has_role(user, *ROLES) or user.has_perm("captions.view_patch")

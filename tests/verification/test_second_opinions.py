@@ -14,7 +14,7 @@ from tests.verification.test_views import client_for
 from verification import blind, curation, queue, services
 from verification.errors import NotYourClaim
 from verification.models import GoldAnswer, QaReview, QualitySettings
-from verification.roles import ANNOTATOR
+from verification.roles import ANNOTATOR, CONSUMER, ensure_groups
 
 pytestmark = pytest.mark.django_db
 EDITED = "Water covers the bottom half; trees the top."
@@ -217,3 +217,16 @@ def test_gold_held_by_one_annotator_at_a_time(monkeypatch, carol, alice, bob):
     mark_gold(carol)
     assert queue.queue_claim_next(user=alice) is not None
     assert queue.queue_claim_next(user=bob) is None
+
+
+def test_who_can_read_the_dataset_is_never_offered_blind_items(alice):
+    """An annotator who is also a consumer reads verdicts through the dataset API:
+    they get pending captions only, as curators do."""
+    rates(qa=1.0)
+    make_captions(2)
+    first_edit(alice)
+    both = make_user("bea", ANNOTATOR)
+    both.groups.add(ensure_groups()[CONSUMER])
+    offered = queue.queue_claim_next(user=both)
+    assert offered is not None and offered.status == "pending"
+    assert not QaReview.objects.filter(claimed_by=both).exists()
