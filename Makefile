@@ -40,6 +40,7 @@ demo: migrate
 	$(BIN)/python manage.py ingest_scene $(DEMO_DIR)/demo_S2L2A.tif $(DEMO_DIR)/demo_WorldCover.tif --name demo
 	$(BIN)/python manage.py create_user admin --password $(DEMO_PASSWORD) --superuser
 	$(BIN)/python manage.py create_user annotator --password annotator-pass --role annotator
+	$(BIN)/python manage.py create_user annotator2 --password annotator2-pass --role annotator
 	$(BIN)/python manage.py create_user curator --password curator-pass --role curator
 	$(BIN)/python manage.py create_user consumer --password consumer-pass --role consumer
 	@# A real Celery worker captions the demo scene (offline backend), then keeps
@@ -52,7 +53,8 @@ demo: migrate
 		echo "  ChatEarthNet Studio is at http://127.0.0.1:8000/"; \
 		echo "  Log in as  admin / $(DEMO_PASSWORD)      (everything)"; \
 		echo "             annotator / annotator-pass (reviews: http://127.0.0.1:8000/review/next/)"; \
-		echo "             curator / curator-pass     (admin site, jobs, reverts, reviews)"; \
+		echo "             annotator2 / annotator2-pass (a second annotator: gets the first's captions blind for QA)"; \
+		echo "             curator / curator-pass     (admin site, jobs, reverts, adjudication, gold, reviews)"; \
 		echo "             consumer / consumer-pass   (reads and exports through the API)"; \
 		echo "  API docs: http://127.0.0.1:8000/api/docs/  (a token: POST /api/v1/auth/token/ with username and password)"; \
 		echo "  A Celery worker runs beside the server (log: var/demo-worker.log)."; \
