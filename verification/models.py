@@ -216,6 +216,13 @@ class QaReview(BlindAnswer, Leased):
     class Meta:
         verbose_name = "QA review"
         indexes = [
+            # The queue walks the open reviews oldest first and stops at the first
+            # one free (verification/queue.py): no sort of every open row per claim.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(state="open"),
+                name="qa_open_in_queue_order",
+            ),
             models.Index(fields=["claimed_by", "claim_expires_at"]),
             models.Index(fields=["second_reviewer", "state"]),
             models.Index(fields=["first_reviewer", "state"]),
