@@ -438,6 +438,13 @@ class Release(models.Model):
     # The data files with their sha256 and a summary of the images; the full list,
     # one sha256 per image too, is the release's manifest.json.
     manifest = models.JSONField(default=dict, blank=True)
+    # The fewest second-reviewed pairs each land-cover class of the release must have
+    # for it to be created (0: no minimum; captions/export/releases.py).
+    min_qa_per_class = models.PositiveIntegerField(default=0)
+    # The quality statement of the frozen pairs (captions/review_records.py), read
+    # when they are frozen so that a rebuild's card says the same; {} for a release
+    # frozen before there was one, whose card has no quality section.
+    quality = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -31,6 +31,10 @@ DEFAULT_CONFIG_TESTS = (
     "tests/captions/test_chunk_claims.py",
     "tests/security/test_claims_and_limits.py",
     "tests/verification/test_benchmark_data.py",  # bulk loads
+    # The quality loop: its queue (three kinds, guarded updates on SQLite), and
+    # the release figures' raw SQL (one form per database).
+    "tests/verification/test_second_opinions.py",
+    "tests/captions/test_release_quality.py",
     # Ids past what the database stores on every route: SQLite overflows where
     # PostgreSQL answers. The curator reaches the most of them.
     "tests/test_fuzz_roles.py::test_no_hostile_request_gets_a_5xx[curator]",

@@ -18,3 +18,9 @@ class VerificationConfig(AppConfig):
         replacements_written.connect(
             record_replacements, dispatch_uid="verification-replacements"
         )
+        # Captions also asks what the second opinions say of its pairs (release
+        # cards, QA coverage, the export's review records): they are kept here.
+        from captions import review_records
+        from verification import quality_statement
+
+        review_records.register(quality_statement)

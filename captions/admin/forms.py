@@ -5,6 +5,7 @@ from pathlib import Path
 from django import forms
 
 from captions.export.filters import ExportFilters, export_filters_from
+from captions.export.releases import MAX_QA_PER_CLASS
 from captions.generation.options import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_IN_FLIGHT,
@@ -460,6 +461,15 @@ class ReleaseCreateForm(forms.Form):
         required=False,
         help_text="ChatEarthNet's layout: PNG images named as their patches and one "
         "caption JSON per split and source, as the released dataset has them.",
+    )
+    min_qa_per_class = forms.IntegerField(
+        label="Minimum QA per class",
+        min_value=0,
+        max_value=MAX_QA_PER_CLASS,
+        initial=0,
+        required=False,
+        help_text="Second-reviewed pairs every land-cover class of the release must "
+        "have; a class with fewer refuses it, naming the class. 0: no minimum.",
     )
 
     def filters(self) -> ExportFilters:

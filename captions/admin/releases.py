@@ -82,6 +82,7 @@ class ReleaseAdmin(OwnAddPageAdmin, LiveProgressAdmin, ReadOnlyAdmin):
                     "description",
                     "layout",
                     "filters_text",
+                    "min_qa_per_class",
                     "frozen_at_text",
                     "counts",
                 ]
@@ -241,7 +242,10 @@ class ReleaseAdmin(OwnAddPageAdmin, LiveProgressAdmin, ReadOnlyAdmin):
                     user=request.user,
                     description=form.cleaned_data["description"],
                     layout=form.cleaned_data["layout"] or Release.Layout.PRODUCT,
+                    min_qa_per_class=form.cleaned_data["min_qa_per_class"] or 0,
                 )
+            except releases.QaCoverageTooLow as error:
+                form.add_error("min_qa_per_class", str(error))
             except (ExportError, release_files.ReleaseError) as error:
                 form.add_error(None, str(error))
             else:

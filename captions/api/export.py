@@ -7,7 +7,7 @@ server's memory stays flat at any size. Consumers and curators only (docs/export
 """
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.http import FileResponse, Http404, QueryDict, StreamingHttpResponse
@@ -37,10 +37,13 @@ from captions.export.formats import (
     export_file_name,
     export_needs_landcover,
     image_path,
+    review_records_check,
 )
 from captions.models import Patch
+from captions.review_records import with_review_records
 from captions.selectors import export_filters_check, verified_pairs
 
+REVIEW_RECORDS = "review_records"
 IMAGE_MEDIA_TYPES = {
     "webp": "image/webp",
     "png": "image/png",
@@ -70,14 +73,22 @@ class FileApi(APIView):
     content_negotiation_class = FirstRendererNegotiation
 
 
-def export_request(params: QueryDict) -> tuple[str, ExportFilters]:
-    """The format and filters of an export's query string (`BadRequest` if wrong)."""
+class ExportRequest(NamedTuple):
+    export_format: str
+    filters: ExportFilters
+    review_records: bool
+
+
+def export_request(params: QueryDict) -> ExportRequest:
+    """The format, filters and options of an export's query string (`BadRequest` if
+    wrong)."""
     try:
         repeated = sorted(name for name in params if len(params.getlist(name)) > 1)
         if repeated:
             raise ExportError(f"give {', '.join(repeated)} once")
         values = params.dict()
         export_format = values.pop("format", "")
+        review_records = _flag(REVIEW_RECORDS, values.pop(REVIEW_RECORDS, "false"))
         if not export_format:
             raise ExportError(f"format is required: one of {', '.join(WRITERS)}")
         if export_format not in WRITERS:
@@ -89,10 +100,20 @@ def export_request(params: QueryDict) -> tuple[str, ExportFilters]:
         export_format_check(
             export_format, filters, format_option="format", split_option="split"
         )
+        if review_records:
+            review_records_check(
+                export_format, format_option="format", records_option=REVIEW_RECORDS
+            )
         export_filters_check(filters=filters)
     except ExportError as error:
         raise BadRequest(str(error)) from None
-    return export_format, filters
+    return ExportRequest(export_format, filters, review_records)
+
+
+def _flag(name: str, value: object) -> bool:
+    if value not in ("true", "false"):
+        raise ExportError(f"{name} is true or false, not {str(value)[:20]!r}")
+    return value == "true"
 
 
 _TEXT = OpenApiTypes.STR
@@ -142,6 +163,13 @@ class ExportApi(FileApi):
                 description="ISO 8601 date or date-time (UTC unless an offset is "
                 "given): pairs reviewed at or after it.",
             ),
+            OpenApiParameter(
+                REVIEW_RECORDS,
+                bool,
+                description="format=jsonl only: true adds each pair's `review` "
+                "(who reviewed it and when, its second reviewer, whether they "
+                "agreed, adjudicated, gold). Default false.",
+            ),
         ],
         responses={
             (200, "application/x-ndjson"): OpenApiResponse(
@@ -155,13 +183,15 @@ class ExportApi(FileApi):
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        export_format, filters = export_request(request.query_params)
+        export_format, filters, review_records = export_request(request.query_params)
         prefix = request.build_absolute_uri(reverse("api-export"))
         records = verified_pairs(
             filters=filters,
             image_url_prefix=prefix,
             with_landcover=export_needs_landcover(export_format),
         )
+        if review_records:
+            records = with_review_records(records)
         response = StreamingHttpResponse(
             export_chunks(export_format, records),
             content_type=f"{WRITERS[export_format].media_type}; charset=utf-8",

@@ -60,11 +60,19 @@ class ReleaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Release
         fields = [
-            "number", "layout", "status", "description", "filters", "pairs_total",
-            "pairs_done", "images_total", "images_done", "manifest", "error",
-            "created_by", "created_at", "frozen_at", "started_at", "finished_at",
-            "url", "files_url",
+            "number", "layout", "status", "description", "filters",
+            "min_qa_per_class", "pairs_total", "pairs_done", "images_total",
+            "images_done", "quality", "manifest", "error", "created_by",
+            "created_at", "frozen_at", "started_at", "finished_at", "url",
+            "files_url",
         ]  # fmt: skip
+        extra_kwargs = {
+            "quality": {
+                "help_text": "What second opinions and gold items said of the "
+                'pairs when they were frozen (docs/export.md, "Quality"); {} '
+                "before, and for a release frozen before there was one."
+            }
+        }
 
     def get_url(self, release: Release) -> str:
         return self.context["request"].build_absolute_uri(
@@ -105,6 +113,14 @@ class ReleaseInputSerializer(StrictInputSerializer):
         help_text="product (default): every format, images by id; chatearthnet: "
         "the released dataset's layout, PNG images by patch name, one caption file "
         "per split and source.",
+    )
+    min_qa_per_class = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=releases.MAX_QA_PER_CLASS,
+        help_text="The fewest second-reviewed pairs every land-cover class of the "
+        "pairs must have (0, the default: no minimum); a class short of it is a 400 "
+        "naming it.",
     )
 
     def filters(self) -> ExportFilters:
@@ -151,7 +167,12 @@ class ReleaseListApi(generics.ListAPIView):
                 user=request.user,
                 description=given.validated_data.get("description", ""),
                 layout=given.validated_data.get("layout", Release.Layout.PRODUCT),
+                min_qa_per_class=given.validated_data.get("min_qa_per_class", 0),
             )
+        except releases.QaCoverageTooLow as error:
+            raise serializers.ValidationError(
+                {"min_qa_per_class": str(error)}
+            ) from None
         except (ExportError, release_files.ReleaseError) as error:
             raise serializers.ValidationError({"filters": str(error)}) from None
         body = ReleaseSerializer(release, context={"request": request}).data

@@ -1,9 +1,10 @@
-"""The dataset card of a release: its README.md, from the frozen items alone.
+"""The dataset card of a release: its README.md, from what was frozen alone.
 
-Counts by split and status, land cover, review, models and prompts, and the files a
-release holds, with the YAML header that lets `datasets.load_dataset(<folder>)` read
-the JSONL splits. It also names the release's two own files (`CARD`, `MANIFEST`),
-since it is where a reader learns the layout.
+Counts by split and status, land cover, review, quality (the figures frozen with the
+pairs, `Release.quality`: none in a release frozen before they were), models and
+prompts, and the files a release holds, with the YAML header that lets
+`datasets.load_dataset(<folder>)` read the JSONL splits. It also names the release's
+two own files (`CARD`, `MANIFEST`), since it is where a reader learns the layout.
 """
 
 import html
@@ -62,6 +63,8 @@ def dataset_card_lines(
     yield from _review_lines(
         items, counts.pairs("approved") + counts.pairs("edited"), counts.pairs("edited")
     )
+    if release.quality:
+        yield from _quality_lines(release.quality, release.min_qa_per_class)
     yield from _model_table(items)
     if caption_files is None:
         yield from _files_lines()
@@ -200,6 +203,60 @@ def _review_lines(items, pairs: int, edited: int) -> Iterator[str]:
     else:
         yield "- Mean edit distance: no review history recorded for these pairs."
     yield ""
+
+
+def _quality_lines(quality: dict, min_qa_per_class: int) -> Iterator[str]:
+    """What second opinions and gold items said of the pairs when they were frozen
+    (captions/review_records.py defines each figure)."""
+    pairs, confirmed, answered = (
+        quality["pairs"], quality["confirmed"], quality["qa_answered"]
+    )  # fmt: skip
+    yield "## Quality"
+    yield ""
+    yield (
+        f"- Confirmed: {confirmed:,} of {pairs:,} pairs ({_percent(confirmed, pairs)})"
+        " by a second reviewer who agreed (or whose disagreement a curator settled),"
+        f" or held as gold items ({quality['gold']:,})."
+    )
+    yield (
+        f"- QA sample: {answered:,} pairs reviewed again by a second annotator, "
+        "blind (the first verdict hidden)."
+    )
+    accuracy = quality["accuracy"]
+    if accuracy is None:
+        yield "- Estimated caption accuracy: no second opinion yet, so no estimate."
+    else:
+        yield (
+            f"- Estimated caption accuracy: {100 * accuracy['share']:.1f} % "
+            f"(95% CI {100 * accuracy['low']:.1f}-{100 * accuracy['high']:.1f}%): "
+            f"{quality['qa_agreed']:,} of the {answered:,} second opinions agreed "
+            "with the first reviewer."
+        )
+        agreements = quality["verdict_agreements"]
+        yield (
+            f"- Verdict agreement: {agreements:,} of {answered:,} "
+            f"({_percent(agreements, answered)}) gave the first reviewer's verdict "
+            "(approve, edit or reject), whatever the text."
+        )
+    if min_qa_per_class:
+        yield (
+            f"- Created only with at least {min_qa_per_class:,} second-reviewed "
+            "pairs in every land-cover class present."
+        )
+    yield ""
+    yield "| class | WorldCover code | pairs | second-reviewed pairs |"
+    yield "| --- | ---: | ---: | ---: |"
+    for entry in quality["classes"]:
+        code = entry["code"]
+        yield (
+            f"| {CLASS_BY_CODE[code].term} | {code} | {entry['pairs']:,} | "
+            f"{entry['second_reviewed']:,} |"
+        )
+    yield ""
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole if whole else 0.0:.1f} %"
 
 
 def _model_table(items) -> Iterator[str]:

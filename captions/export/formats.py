@@ -16,7 +16,7 @@ file name (`source_name`), except in a product-layout release.
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -61,6 +61,9 @@ class ExportRecord:
     source: str
     reviewer: str | None
     reviewed_at: str | None  # ISO 8601, UTC
+    # The pair's review record (captions/review_records.py), only when asked for:
+    # without it the JSONL line has no "review" key.
+    review: Mapping[str, Any] | None = None
 
 
 def image_path(*, scene_id: int, patch_id: int, preview_name: str) -> str:
@@ -127,7 +130,7 @@ class JsonLinesWriter(ExportWriter):
 
 def jsonl_object(record: ExportRecord) -> dict:
     """A JSONL line's fields but the land-cover statistics, in their order."""
-    return {
+    fields: dict[str, Any] = {
         "id": record.id,
         "patch_id": record.patch_id,
         "image": record.image,
@@ -148,6 +151,9 @@ def jsonl_object(record: ExportRecord) -> dict:
         "reviewer": record.reviewer,
         "reviewed_at": record.reviewed_at,
     }
+    if record.review is not None:
+        fields["review"] = record.review
+    return fields
 
 
 class JsonArrayWriter(ExportWriter):
@@ -281,6 +287,18 @@ def export_chunks(
             pieces, size = [], 0
     pieces.append(writer.end())
     yield "".join(pieces).encode()
+
+
+def review_records_check(
+    export_format: str, *, format_option: str, records_option: str
+) -> None:
+    """Refuse review records in a format without room for them (`ExportError`):
+    they are a field of the JSONL line. Options named as in `export_format_check`."""
+    if export_format != JsonLinesWriter.name:
+        raise ExportError(
+            f"{records_option} needs {format_option} jsonl: only a JSONL line has a "
+            "place for a pair's review record"
+        )
 
 
 def export_file_name(export_format: str, split: str | None) -> str:

@@ -1,12 +1,14 @@
 """Releases: numbered, frozen snapshots of the verified pairs, built into files.
 
 `release_create` numbers a queued release and enqueues its build once the transaction
-commits. `release_build` (the Celery task `build_release`) claims it
-(captions/claims.py), freezes its pairs into `ReleaseItem`s (once: a rebuild reads the
-same items), and has `release_files.write_release` write its folder, which moves into
-place only when whole, so a release's folder is either complete or absent; no clock
-is read after the freeze, so `release_build(rebuild=True)` can check that building it
-again gives the same bytes.
+commits (refusing it if a land-cover class has fewer second-reviewed pairs than it
+asks for). `release_build` (the Celery task `build_release`) claims it
+(captions/claims.py), freezes its pairs into `ReleaseItem`s with their quality
+statement (once: a rebuild reads the same items and figures), and has
+`release_files.write_release` write its folder, which moves into place only when
+whole, so a release's folder is either complete or absent; no clock is read after
+the freeze, so `release_build(rebuild=True)` can check that building it again gives
+the same bytes.
 """
 
 import datetime as dt
@@ -18,7 +20,7 @@ from django.db import IntegrityError, reset_queries, transaction
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from captions import access
+from captions import access, review_records
 from captions.claims import Claim, claim
 from captions.export.filters import ExportFilters, export_filters_from
 from captions.export.release_files import ReleaseBusy, ReleaseError, write_release
@@ -36,6 +38,13 @@ logger = logging.getLogger(__name__)
 # it over.
 STALE_BUILD_AFTER = dt.timedelta(minutes=10)
 FREEZE_BATCH = 2000
+# The most second-reviewed pairs a release may ask of each land-cover class.
+MAX_QA_PER_CLASS = 10_000
+
+
+class QaCoverageTooLow(ReleaseError):
+    """Some land-cover class of the pairs has fewer second-reviewed pairs than the
+    release asks for (`Release.min_qa_per_class`)."""
 
 
 # --- Create -----------------------------------------------------------------------
@@ -47,23 +56,24 @@ def release_create(
     user,
     description: str = "",
     layout: str = Release.Layout.PRODUCT,
+    min_qa_per_class: int = 0,
 ) -> Release:
     """A queued release numbered one after the last; its build starts on commit.
 
     In ChatEarthNet's layout, two patches with one file name are refused here,
-    naming both (and again when the build freezes the pairs)."""
+    naming both (and again when the build freezes the pairs). With
+    `min_qa_per_class`, so are pairs of which a land-cover class has fewer
+    second-reviewed pairs, naming every such class (`QaCoverageTooLow`)."""
     if not access.may(user, access.CURATE):
         raise PermissionDenied("only curators create releases")
-    if layout not in Release.Layout.values:
-        raise ReleaseError(
-            f"layout {layout!r} is not one of {', '.join(Release.Layout.values)}"
-        )
+    _check_options(layout, min_qa_per_class)
     export_filters_check(filters=filters)
     captions = verified_captions(filters=filters)
     if not captions.exists():
         raise ReleaseError("no verified pairs match these filters: nothing to release")
     if layout == Release.Layout.CHATEARTHNET:
         _refuse_name_clash(captions)
+    _refuse_thin_qa(captions, min_qa_per_class)
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -73,6 +83,7 @@ def release_create(
                     filters=filters.as_json(),
                     description=description.strip(),
                     layout=layout,
+                    min_qa_per_class=min_qa_per_class,
                     created_by=user,
                 )
                 _enqueue_build(release.pk)
@@ -80,6 +91,37 @@ def release_create(
         except IntegrityError:
             continue  # another curator took the number at the same moment
     raise ReleaseError("could not number the release (too many at once); try again")
+
+
+def _check_options(layout: str, min_qa_per_class: int) -> None:
+    if layout not in Release.Layout.values:
+        raise ReleaseError(
+            f"layout {layout!r} is not one of {', '.join(Release.Layout.values)}"
+        )
+    if not 0 <= min_qa_per_class <= MAX_QA_PER_CLASS:
+        raise ReleaseError(
+            f"min_qa_per_class {min_qa_per_class} is not between 0 and "
+            f"{MAX_QA_PER_CLASS:,}"
+        )
+
+
+def _refuse_thin_qa(captions: QuerySet[Caption], per_class: int) -> None:
+    """Refuse pairs of which a class has fewer than `per_class` second-reviewed
+    pairs. Checked on the pairs as they are now; the build freezes them later, and
+    its card states the coverage it froze."""
+    if per_class <= 0:
+        return
+    short = review_records.qa_coverage_shortfall(
+        list(captions.values_list("pk", flat=True)), per_class
+    )
+    if not short:
+        return
+    classes = ", ".join(f"{gap.name} {gap.have} of {gap.need}" for gap in short)
+    raise QaCoverageTooLow(
+        f"QA coverage too low: {classes} second-reviewed pairs; have curators "
+        f"sample QA by class (manage.py sample_qa --per-class {per_class}) and "
+        "review them"
+    )
 
 
 def _refuse_name_clash(captions: QuerySet[Caption]) -> None:
@@ -205,8 +247,10 @@ def _freeze(release: Release) -> None:
         # and a crash leaves no half-frozen release.
         frozen_at = timezone.now()
         batch: list[ReleaseItem] = []
+        caption_ids: list[int] = []
         for row in rows.iterator(chunk_size=FREEZE_BATCH):
             batch.append(_release_item(release, row))
+            caption_ids.append(row[0])
             if len(batch) >= FREEZE_BATCH:
                 ReleaseItem.objects.bulk_create(batch)
                 batch = []
@@ -218,8 +262,17 @@ def _freeze(release: Release) -> None:
         release.pairs_total = items.count()
         release.images_total = items.values("caption__patch_id").distinct().count()
         release.frozen_at = frozen_at
+        # Read once, as the pairs are frozen: the card states it, and a rebuild
+        # must state the same whatever was reviewed since.
+        release.quality = review_records.quality_statement(caption_ids) or {}
         release.save(
-            update_fields=["pairs_total", "images_total", "frozen_at", "updated_at"]
+            update_fields=[
+                "pairs_total",
+                "images_total",
+                "frozen_at",
+                "quality",
+                "updated_at",
+            ]
         )
 
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from captions.export.filters import (
     VERIFIED_STATUSES,
+    ExportFilters,
     export_filters_from,
     export_format_check,
 )
@@ -17,8 +18,10 @@ from captions.export.formats import (
     ExportRecord,
     export_chunks,
     export_needs_landcover,
+    review_records_check,
 )
 from captions.models import Scene
+from captions.review_records import with_review_records
 from captions.selectors import export_filters_check, verified_pairs
 
 
@@ -48,31 +51,24 @@ class Command(BaseCommand):
             help="Server URL for the image URLs, e.g. https://studio.example.org "
             "(default: paths only, /api/v1/export/images/...)",
         )
+        parser.add_argument(
+            "--review-records",
+            action="store_true",
+            help="With --format jsonl: add each pair's review record (reviewer, "
+            "second reviewer, agreement, adjudication, gold)",
+        )
 
     def handle(self, *args, **options) -> None:
         export_format = options["format"]
-        try:
-            filters = export_filters_from(
-                {
-                    "status": options["status"],
-                    "split": options["split"],
-                    "scene": self._scene_id(options["scene"]),
-                    "job": options["job"],
-                    "reviewed_since": options["reviewed_since"],
-                }
-            )
-            export_format_check(
-                export_format, filters, format_option="--format", split_option="--split"
-            )
-            export_filters_check(filters=filters)
-        except ExportError as error:
-            raise CommandError(str(error)) from None
+        filters = self._filters(options)
         prefix = options["base_url"].rstrip("/") + reverse("api-export")
         records = verified_pairs(
             filters=filters,
             image_url_prefix=prefix,
             with_landcover=export_needs_landcover(export_format),
         )
+        if options["review_records"]:
+            records = with_review_records(records)
         counted = _Counted(records)
         chunks = export_chunks(export_format, counted)
         if options["out"] == "-":
@@ -84,6 +80,35 @@ class Command(BaseCommand):
         self.stderr.write(
             f"{counted.count:,} pairs written to {options['out']} ({size:,} bytes)."
         )
+
+    def _filters(self, options: dict) -> ExportFilters:
+        """The options' filters, checked with the format and options they go with."""
+        try:
+            filters = export_filters_from(
+                {
+                    "status": options["status"],
+                    "split": options["split"],
+                    "scene": self._scene_id(options["scene"]),
+                    "job": options["job"],
+                    "reviewed_since": options["reviewed_since"],
+                }
+            )
+            export_format_check(
+                options["format"],
+                filters,
+                format_option="--format",
+                split_option="--split",
+            )
+            if options["review_records"]:
+                review_records_check(
+                    options["format"],
+                    format_option="--format",
+                    records_option="--review-records",
+                )
+            export_filters_check(filters=filters)
+        except ExportError as error:
+            raise CommandError(str(error)) from None
+        return filters
 
     def _scene_id(self, value: str | None) -> str | None:
         if value is None or value.isdigit():
