@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Model, Q, QuerySet, Value
+from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from captions.json_lookups import ArrayHasElement
@@ -174,7 +174,8 @@ def _claim_first(
 
 def _blind_candidates(user, skipped: set[int], now: dt.datetime):
     """Gold (at the gold rate) then QA items this person may get, in order. Never
-    their own first verdict, never a gold item they answered, marked or reviewed."""
+    their own first verdict, never a gold item they answered, marked or reviewed,
+    never a QA review of a gold caption."""
     if random.random() < QualitySettings.current().gold_rate:
         yield (
             GOLD,
@@ -187,12 +188,16 @@ def _blind_candidates(user, skipped: set[int], now: dt.datetime):
                 .order_by("pk")
             ),
         )
+    # A gold caption is an answer, not a verdict to check: its QA review waits
+    # (and one item per caption is ever out at a time).
+    gold = GoldCaption.objects.filter(caption_id=OuterRef("caption_id"), active=True)
     yield (
         QA,
         (
             QaReview.objects.filter(QA.open, _free(now), caption__status__in=VERIFIED)
             .exclude(caption_id__in=skipped)
             .exclude(first_reviewer=user)
+            .exclude(Exists(gold))
             .order_by("created_at", "pk")
         ),
     )

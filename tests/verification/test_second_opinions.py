@@ -3,7 +3,11 @@ their agreement, the claim rules over all kinds, and what stays hidden until the
 The curators' side (adjudication, gold marking, sampling by class) is in
 test_curation.py; the browser flows in test_quality_browser.py."""
 
+import threading
+from collections import Counter
+
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,7 +17,7 @@ from tests.verification.conftest import TEXT, make_captions, make_user
 from tests.verification.test_views import client_for
 from verification import blind, curation, queue, services
 from verification.errors import NotYourClaim
-from verification.models import GoldAnswer, QaReview, QualitySettings
+from verification.models import GoldAnswer, QaReview, QualitySettings, Revision
 from verification.roles import ANNOTATOR, CONSUMER, ensure_groups
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +234,65 @@ def test_who_can_read_the_dataset_is_never_offered_blind_items(alice):
     offered = queue.queue_claim_next(user=both)
     assert offered is not None and offered.status == "pending"
     assert not QaReview.objects.filter(claimed_by=both).exists()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent claims need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_many_annotators_at_once_never_hold_one_item_together(carol):
+    """20 threads claim and answer until nothing is left, QA and gold mixed in: no
+    item held by two at once, each pending caption approved once, each QA review
+    answered once by someone else, each gold item answered at most once a person."""
+    rates(qa=1.0, gold=0.2)  # the gold captions' own edits are sampled for QA too
+    for _ in range(4):
+        mark_gold(carol)
+    make_captions(150)
+    people = [make_user(f"annotator{n}", ANNOTATOR) for n in range(20)]
+    holding: set[int] = set()
+    clashes: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(people))
+
+    def work(user) -> None:
+        try:
+            start.wait()
+            while (item := queue.queue_claim_next(user=user)) is not None:
+                with lock:
+                    if item.pk in holding:
+                        clashes.append(item.pk)
+                    holding.add(item.pk)
+                seen = blind.caption_seen_by(user, item)
+                with lock:  # let go before the save lets someone else take it
+                    holding.discard(item.pk)
+                decide(user, item, "approve", version=seen.version)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert clashes == []
+    approvals = Counter(
+        Revision.objects.filter(action="approve", user__in=people).values_list(
+            "caption_id", flat=True
+        )
+    )
+    assert len(approvals) == 150 and set(approvals.values()) == {1}
+    reviews = QaReview.objects.all()
+    assert reviews.filter(caption__gold__isnull=True, state="open").count() == 0
+    assert reviews.filter(caption__gold__isnull=False, state="open").count() == 4
+    assert all(r.second_reviewer_id != r.first_reviewer_id for r in reviews)
+    assert GoldAnswer.objects.count() > 0
+
+
+def test_a_gold_captions_qa_review_waits(monkeypatch, carol, alice):
+    """A caption made gold after its verdict was sampled: served as gold, never also
+    as a QA review (one item per caption out at a time)."""
+    rates(qa=1.0, gold=0.5)
+    gold = mark_gold(carol)
+    assert QaReview.objects.filter(caption=gold, state="open").exists()
+    monkeypatch.setattr(queue.random, "random", lambda: 0.9)  # no gold this time
+    assert queue.queue_claim_next(user=alice) is None
