@@ -184,3 +184,25 @@ def test_the_rates_through_the_api(alice, carol):
     assert (
         token_client(alice).patch(url, {"qa_rate": 1}, format="json").status_code == 403
     )
+
+
+@pytest.mark.parametrize("role", ["anonymous", "annotator", "consumer", "curator"])
+def test_who_may_use_the_curators_pages(role, alice, bob, carol, dave):
+    review = disagreement(alice, bob)
+    caption = Caption.objects.get(pk=review.caption_id)
+    user = {"anonymous": None, "annotator": alice, "consumer": dave}.get(role, carol)
+    client = client_for(user)
+    requests = [
+        ("get", reverse("adjudication-list"), {}),
+        ("get", reverse("adjudicate", args=[review.pk]), {}),
+        ("post", reverse("review-gold", args=[caption.pk]), {"gold": "on"}),
+    ]
+    for method, url, body in requests:
+        response = getattr(client, method)(url, body)
+        expected = {"anonymous": 302, "curator": (200, 302)}.get(role, 403)
+        assert response.status_code in (
+            expected if isinstance(expected, tuple) else (expected,)
+        ), (role, url)
+        if role == "anonymous":
+            assert response["Location"].startswith("/accounts/login/")
+    assert GoldCaption.objects.filter(caption=caption).exists() is (role == "curator")
