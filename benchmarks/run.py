@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_checks  # noqa: E402
+import bench_dashboard  # noqa: E402
 import bench_export  # noqa: E402
 import bench_generation  # noqa: E402
 import bench_ingest  # noqa: E402
@@ -64,6 +65,7 @@ SECTIONS = (
     "checks",
     "release",
     "review_browser",
+    "dashboard",
 )
 
 
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         blocks.append(
             review_browser_block(bench_review_browser.main(["--database-url", url]))
         )
+    if "dashboard" in only and pg:
+        blocks.append(dashboard_block(pg))
     write_report(blocks, partial=len(only) < len(SECTIONS))
 
 
@@ -512,6 +516,55 @@ def review_browser_block(result: dict) -> list[str]:
                 f"| {label} | {result[f'{path}_p50_ms']} ms | "
                 f"**{result[f'{path}_p95_ms']} ms** | {result[f'{path}_max_ms']} ms |"
             )
+    return rows
+
+
+DASHBOARD_INTRO = """\
+## The dashboard for a curator (issue 12)
+
+Target: `GET /` as a curator, p95 <= 200 ms, with 200,000 captions on PostgreSQL
+(`benchmarks/bench_dashboard.py`): `make_benchmark_data` with half the captions
+verified over the last 14 days, the reviews shared among 20 annotators, a second
+opinion answered on 10% of the verified captions and a gold answer on 2% of the
+captions. Server time in-process (Django's test client: middleware, view, template,
+queries), DEBUG off, the cache in Redis. The figures over all captions are computed
+at most once a minute (docs/quality.md, "Dashboard figures"): the cached run sends
+one request every {interval_s} s for {seconds:.0f} s, so the requests that compute them
+again are in the percentiles at the rate a steady visitor meets them. Baseline in
+the same run: the same page with the cache off, computing the figures on every
+request as the page did before.
+
+| page | requests | p50 | p95 | max |
+| --- | --- | --- | --- | --- |"""
+
+
+def dashboard_block(pg: str) -> list[str]:
+    """The section's database is named after `pg`'s: `<name>_dashboard`."""
+    run = bench_dashboard.main(
+        ["--database-url", f"{pg}_dashboard", "--cache-url",
+         os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")]
+    )  # fmt: skip
+    intro = DASHBOARD_INTRO.format(**run)
+    rows = [intro]
+    for key, label in (
+        ("baseline", "curator, figures computed on each request (baseline)"),
+        ("cached", f"curator, figures cached ({run['fresh_seconds']} s)"),
+        ("annotator", "annotator: own row computed, dataset figures cached"),
+    ):
+        timing = run[key]
+        rows.append(
+            f"| {label} | {timing['requests']} | {timing['p50_ms']:.0f} ms | "
+            f"**{timing['p95_ms']:.0f} ms** | {timing['max_ms']:.0f} ms |"
+        )
+    parts = ", ".join(f"`{name}` {ms:.0f} ms" for name, ms in run["parts_ms"].items())
+    rows += [
+        "",
+        f"In the cached run the figures were computed {run['cached']['recomputed']} "
+        f"times (the max above is such a request); the cache was {run['cache']}. "
+        f"Each figure alone, uncached (median of 3): {parts}. The world: "
+        f"{run['qa_answered']:,} second opinions and {run['gold_answers']:,} gold "
+        f"answers; filled in {run['fill_seconds']:.0f} s. Machine: {machine()}.",
+    ]
     return rows
 
 

@@ -77,6 +77,9 @@ MATRIX = [
     Row("GET", "/api/v1/jobs/", curator=200, **CURATORS_ONLY),
     Row("GET", "/api/v1/quality/prompts/", curator=200, **CURATORS_ONLY),
     Row("GET", "/api/v1/quality/ab/", curator=200, **CURATORS_ONLY),
+    # Each person's figures: curators everyone's, annotators their own.
+    Row("GET", "/api/v1/quality/annotators/", annotator=200, curator=200,
+        **REVIEWERS),
     Row("GET", "/api/v1/quality/rates/", curator=200, **CURATORS_ONLY),
     Row("PATCH", "/api/v1/quality/rates/", curator=200, body={"qa_rate": 0.2},
         **CURATORS_ONLY),

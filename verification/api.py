@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from captions.api.common import NoInputSerializer, StrictInputSerializer
-from captions.api.filters import MAX_ID
+from captions.api.filters import MAX_ID, is_database_id
 from captions.models import Caption
 from verification import blind, queue, selectors, services
 from verification.permissions import IsReviewer
@@ -34,6 +34,13 @@ from verification.serializers import (
 
 SKIP_IDS_KEPT = 50  # as many as the page keeps in the session
 FILTER_FIELDS = frozenset({"scene", "job", "check", "landcover_class"})
+
+
+def _require_database_id(caption_id: int) -> None:
+    """An id no row can have is a 404 before it reaches a query (SQLite cannot even
+    bind it), as on the review page."""
+    if not is_database_id(caption_id):
+        raise exceptions.NotFound("no such caption")
 
 
 def _caption_out(caption: Caption, request: Request) -> dict:
@@ -136,6 +143,7 @@ class ReviewActionApi(APIView):
     def post(self, request: Request, caption_id: int) -> Response:
         serializer = ReviewActionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        _require_database_id(caption_id)
         try:
             decision = serializer.decision()
             seen = blind.caption_seen_by(
@@ -191,6 +199,7 @@ class ReviewRenewApi(APIView):
     )
     def post(self, request: Request, caption_id: int) -> Response:
         NoInputSerializer(data=request.data).is_valid(raise_exception=True)
+        _require_database_id(caption_id)
         try:
             expires = queue.claim_renew(caption_id=caption_id, user=request.user)
         except services.ReviewError as error:

@@ -18,6 +18,11 @@ urlpatterns = [
         name="api-quality-prompts",
     ),
     path("quality/ab/", api_quality.ABComparisonApi.as_view(), name="api-quality-ab"),
+    path(
+        "quality/annotators/",
+        api_quality.AnnotatorQualityApi.as_view(),
+        name="api-quality-annotators",
+    ),
     path("quality/rates/", api_qa.QualityRatesApi.as_view(), name="api-quality-rates"),
     path("qa/", api_qa.QaReviewListApi.as_view(), name="api-qa-list"),
     path("qa/sample/", api_qa.QaSampleApi.as_view(), name="api-qa-sample"),
