@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,32 @@ def measure(pairs: int, repeat: int, database_url: str) -> dict:
         "repeat": repeat,
         "ratio": result["plain_s"] / result["statement_s"],
     }
+
+
+INTRO = """\
+## A release's quality figures (issue 12)
+
+_Measured {date}._
+
+Target: the dataset card's quality statistics for 173,488 pairs in <= 5 s
+(`benchmarks/bench_card.py`): PostgreSQL, `make_benchmark_data` with every pair
+verified, a tenth with a second opinion (agreed, disagreed or adjudicated) and 2%
+gold; `verification.quality_statement.quality_statement`, what a release's freeze
+reads, median of {repeat}. Baseline in the same run: each pair's land cover, QA state
+and gold flag read row by row (10,000 ids at a time) and counted in Python.
+
+| pairs | second opinions | figures | baseline | ratio |
+| --- | --- | --- | --- | --- |"""
+
+
+def block(result: dict) -> list[str]:
+    """The section of docs/benchmarks.md (benchmarks/run.py, section 'card')."""
+    return [
+        INTRO.format(date=time.strftime("%Y-%m-%d"), repeat=result["repeat"]),
+        f"| {result['pairs']:,} | {result['qa_answered']:,} | "
+        f"**{result['statement_s']:.2f} s** | {result['plain_s']:.2f} s | "
+        f"{result['ratio']:.1f}× |",
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_card  # noqa: E402
 import bench_checks  # noqa: E402
 import bench_dashboard  # noqa: E402
 import bench_export  # noqa: E402
@@ -66,6 +67,7 @@ SECTIONS = (
     "release",
     "review_browser",
     "dashboard",
+    "card",
 )
 
 
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     if "dashboard" in only and pg:
         blocks.append(dashboard_block(pg))
+    if "card" in only and pg:
+        card = bench_card.main(["--database-url", f"{pg}_card"])
+        blocks.append(bench_card.block(card))
     write_report(blocks, partial=len(only) < len(SECTIONS))
 
 
