@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('captions', '0014_release_quality'),
-        ('verification', '0004_quality_loop'),
+        ("captions", "0014_release_quality"),
+        ("verification", "0004_quality_loop"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='qareview',
-            index=models.Index(condition=models.Q(('state', 'open')), fields=['created_at', 'id'], name='qa_open_in_queue_order'),
+            model_name="qareview",
+            index=models.Index(
+                condition=models.Q(("state", "open")),
+                fields=["created_at", "id"],
+                name="qa_open_in_queue_order",
+            ),
         ),
     ]
