@@ -7,7 +7,7 @@ from django.template import loader
 from django.test import Client
 from django.urls import reverse
 
-from verification import services
+from verification import queue
 
 SECRET = "s3cret-in-an-error-message"
 
@@ -17,7 +17,7 @@ def test_a_failing_page_is_a_500_page_that_tells_nothing(curator, monkeypatch):
     def fail(**kwargs):
         raise RuntimeError(f"claim failed with key {SECRET}")
 
-    monkeypatch.setattr(services, "queue_claim_next", fail)
+    monkeypatch.setattr(queue, "queue_claim_next", fail)
     client = Client(raise_request_exception=False)
     client.force_login(curator)
     response = client.get(reverse("review-next"))
