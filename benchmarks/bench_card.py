@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +104,6 @@ def measure(pairs: int, repeat: int, database_url: str) -> dict:
 INTRO = """\
 ## A release's quality figures (issue 12)
 
-_Measured {date}._
-
 Target: the dataset card's quality statistics for 173,488 pairs in <= 5 s
 (`benchmarks/bench_card.py`): PostgreSQL, `make_benchmark_data` with every pair
 verified, a tenth with a second opinion (agreed, disagreed or adjudicated) and 2%
@@ -121,7 +118,7 @@ and gold flag read row by row (10,000 ids at a time) and counted in Python.
 def block(result: dict) -> list[str]:
     """The section of docs/benchmarks.md (benchmarks/run.py, section 'card')."""
     return [
-        INTRO.format(date=time.strftime("%Y-%m-%d"), repeat=result["repeat"]),
+        INTRO.format(repeat=result["repeat"]),
         f"| {result['pairs']:,} | {result['qa_answered']:,} | "
         f"**{result['statement_s']:.2f} s** | {result['plain_s']:.2f} s | "
         f"{result['ratio']:.1f}× |",
