@@ -13,6 +13,12 @@ parser's recursion) to:
 - every route under /api/: each query parameter the OpenAPI schema names for it
   (plus `format` and an unknown one), path values, and bodies to the write routes.
 
+Query values go in the query string of GET and POST, the methods that read one;
+path values and bodies go with each method a route takes. A persona stays signed in
+whatever a request did to its session or token, so each request is judged past the
+sign-in. The schema and its docs page authenticate no one: the anonymous caller's
+requests there are everyone's.
+
 The routes are walked from the URL patterns, so a new one is fuzzed without being
 named here. Django's admin site is left out: its pages are Django's own, reached only
 by curators, and take object ids and lookups from its own forms.
@@ -20,12 +26,13 @@ by curators, and take object ids and lookups from its own forms.
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
@@ -33,7 +40,9 @@ from drf_spectacular.generators import SchemaGenerator
 from captions.models import Patch
 from tests.api_data import ApiWorld, token_client
 from tests.verification.conftest import make_user
+from verification.blind import qa_open
 from verification.models import Revision
+from verification.tokens import token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -87,13 +96,25 @@ HOSTILE_BODIES = (
     ("application/x-www-form-urlencoded", b"username=" + b"x" * 5000 + b"&password=x"),
     ("multipart/form-data; boundary=xyz", b"--xyz\r\nbroken"),
 )
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# What a request of each method sends besides the hostile value it carries.
+EMPTY: dict[str, dict] = {"GET": {}} | {
+    method: {"data": b"{}", "content_type": "application/json"}
+    for method in METHODS[1:]
+}
 
 
 @dataclass(frozen=True)
 class Route:
     route: str  # as the URL patterns spell it, e.g. review/<int:caption_id>/
     name: str | None
+    # False for a REST view with no authentication classes (the schema and its docs
+    # page): it cannot tell a persona from the anonymous caller, whose requests
+    # differ from the persona's only by an Authorization header nothing reads.
+    authenticates: bool = True
+    # The methods a REST view has a handler for: DRF refuses a persona before it
+    # looks, so a 403 cannot say. Other views: all, and a 405 says which not.
+    methods: frozenset[str] = frozenset(METHODS)
 
     @property
     def is_api(self) -> bool:
@@ -124,17 +145,32 @@ def walk(patterns: list, prefix: str = "") -> Iterator[Route]:
             # The catch-all of /api/v1/ (a regular expression): any path it gets.
             if route.endswith("^"):
                 route = route[:-1] + "no/such/endpoint/"
-            yield Route(route, pattern.name)
+            yield route_of(route, pattern)
+
+
+def route_of(route: str, pattern: URLPattern) -> Route:
+    view_class = getattr(pattern.callback, "cls", None)  # DRF's APIView.as_view()
+    if view_class is None:
+        return Route(route, pattern.name)
+    initkwargs = getattr(pattern.callback, "initkwargs", {})
+    return Route(
+        route,
+        pattern.name,
+        authenticates=bool(
+            initkwargs.get("authentication_classes", view_class.authentication_classes)
+        ),
+        methods=frozenset(
+            method for method in METHODS if hasattr(view_class, method.lower())
+        ),
+    )
 
 
 def site_routes() -> list[Route]:
-    routes = [
+    return [
         route
         for route in walk(get_resolver().url_patterns)
         if not route.route.startswith(SKIPPED_PREFIXES)
     ]
-    # Logging out ends the session the rest of a persona's requests use.
-    return sorted(routes, key=lambda route: route.name == "logout")
 
 
 @cache
@@ -159,6 +195,7 @@ def valid_values(world: ApiWorld) -> dict[str, str]:
     return {
         "caption_id": str(world.pending.pk),
         "revision_id": str(revision.pk),
+        "review_id": str(qa_open(revision)[0].pk),  # a second opinion on that verdict
         "scene_id": str(patch.scene_id),
         "patch_id": str(patch.pk),
         "job_id": str(world.queued_job.pk),
@@ -204,19 +241,30 @@ class Caller:
     def __init__(self, user) -> None:
         self.user = user
         self.page = Client(raise_request_exception=False)
-        self.api = token_client(user)
+        self.api = token_client()
         self.api.raise_request_exception = False
-        self.sign_in()
+        if user is not None:
+            self.page.force_login(user)
+            self.new_token()
 
-    def sign_in(self) -> None:
-        if self.user is not None:
-            self.page.force_login(self.user)
+    def new_token(self) -> None:
+        key = token_create(user=self.user)[1]
+        self.api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
     def send(self, route: Route, method: str, url: str, **extra) -> int:
+        """The status of the request, sent signed in: a request may end the
+        persona's sign-in (logging out; DELETE auth/token/ revokes the token it
+        comes with), and the rest would otherwise stop at the authentication."""
         client = self.api if route.is_api else self.page
         response = client.generic(method, url, **extra)
-        if route.name == "logout":
-            self.sign_in()
+        if self.user is None:
+            return response.status_code
+        if route.is_api and response.status_code == 401:
+            self.new_token()  # an earlier request revoked the one it had
+            response = client.generic(method, url, **extra)
+        cookie = response.cookies.get(settings.SESSION_COOKIE_NAME)
+        if cookie is not None and not cookie.value:
+            self.page.force_login(self.user)  # this request ended the session
         return response.status_code
 
 
@@ -226,37 +274,42 @@ def test_no_hostile_request_gets_a_5xx(role, personas, api_world):
     valid = valid_values(api_world)
     failures: list[str] = []
 
-    def check(route: Route, method: str, url: str, **extra) -> None:
+    def check(route: Route, method: str, url: str, **extra) -> int:
         status = caller.send(route, method, url, **extra)
         if status >= 500:
             shown = {key: str(value)[:80] for key, value in extra.items()}
             failures.append(f"{status} {method} {url[:120]} {shown}")
+        return status
 
     for route in site_routes():
-        urls = list(urls_of(route, valid))
-        for url in urls:
-            check(route, "GET", url)
-        names = sorted(
-            query_parameters().get(route.schema_path, set())
-            | {"format", "surely_unknown"}
-            if route.is_api
-            else PAGE_PARAMETERS
-        )
-        for name, value in itertools.product(names, HOSTILE_VALUES):
-            check(route, "GET", urls[0], data={name: value})
-        for method in WRITE_METHODS:
-            status = caller.send(route, method, urls[0], data=b"{}",
-                                 content_type="application/json")  # fmt: skip
-            if status == 405:
-                continue
-            for url in urls[1:]:
-                check(route, method, url, data=b"{}", content_type="application/json")
-            if method != "POST":
-                continue  # the other methods read a query as POST does
-            for name, value in itertools.product(names, HOSTILE_VALUES):
-                query = urlencode({name: value})
-                check(route, method, f"{urls[0]}?{query}", data=b"{}",
-                      content_type="application/json")  # fmt: skip
-            for content_type, body in HOSTILE_BODIES:
-                check(route, method, urls[0], data=body, content_type=content_type)
+        # What such a route answers anyone, the anonymous caller's run proves.
+        if route.authenticates or caller.user is None:
+            fuzz_route(route, list(urls_of(route, valid)), check)
     assert not failures, json.dumps(failures, indent=1, ensure_ascii=False)
+
+
+def fuzz_route(route: Route, urls: list[str], check: Callable[..., int]) -> None:
+    """Hostile path values, query values and bodies, each with the methods the route
+    takes (its first URL has the valid path values). Query values go with GET and
+    POST, the methods that read them, or with GET where the route takes neither:
+    then only what runs before the refusal reads them."""
+    taken = [method for method in METHODS if takes(route, method, urls[0], check)]
+    for method in sorted({"GET", *taken}, key=METHODS.index):
+        for url in urls[1:]:
+            check(route, method, url, **EMPTY[method])
+    names = sorted(
+        query_parameters().get(route.schema_path, set()) | {"format", "surely_unknown"}
+        if route.is_api
+        else PAGE_PARAMETERS
+    )
+    for method in [method for method in ("GET", "POST") if method in taken] or ["GET"]:
+        for name, value in itertools.product(names, HOSTILE_VALUES):
+            query = urlencode({name: value})
+            check(route, method, f"{urls[0]}?{query}", **EMPTY[method])
+    for method, (content_type, body) in itertools.product(taken, HOSTILE_BODIES):
+        if method != "GET":
+            check(route, method, urls[0], data=body, content_type=content_type)
+
+
+def takes(route: Route, method: str, url: str, check: Callable[..., int]) -> bool:
+    return check(route, method, url, **EMPTY[method]) != 405 and method in route.methods
