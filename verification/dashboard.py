@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.views.decorators.http import require_safe
 
 from captions.landcover import CLASS_BY_CODE
 from captions.models import Caption
@@ -218,6 +219,7 @@ def recent_activity(*, only_user=None) -> list[Revision]:
 
 
 @login_required
+@require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     curator = is_curator(request.user)
     shared = cached_figures(SHARED_FIGURES, shared_figures)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils._os import safe_join
+from django.views.decorators.http import require_safe
 from rest_framework.exceptions import AuthenticationFailed
 
 from verification import roles, tokens
@@ -13,6 +14,7 @@ from verification import roles, tokens
 NO_ROLE = "previews are for annotators, curators and consumers: ask for a role"
 
 
+@require_safe
 def media_file(request: HttpRequest, name: str) -> HttpResponseBase:
     """Previews for users with a role only: the imagery may be licensed, not public.
 
