@@ -244,15 +244,20 @@ def _quality_lines(quality: dict, min_qa_per_class: int) -> Iterator[str]:
             "pairs in every land-cover class present."
         )
     yield ""
+    yield from _quality_table(quality["classes"])
+    yield ""
+
+
+def _quality_table(classes: list[dict]) -> Iterator[str]:
+    """Pairs and second-reviewed pairs per land-cover class present."""
     yield "| class | WorldCover code | pairs | second-reviewed pairs |"
     yield "| --- | ---: | ---: | ---: |"
-    for entry in quality["classes"]:
+    for entry in classes:
         code = entry["code"]
         yield (
             f"| {CLASS_BY_CODE[code].term} | {code} | {entry['pairs']:,} | "
             f"{entry['second_reviewed']:,} |"
         )
-    yield ""
 
 
 def _percent(part: int, whole: int) -> str:
