@@ -5,6 +5,7 @@ Each change to a caption is a revision."""
 import io
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -15,7 +16,13 @@ from tests.verification.test_second_opinions import EDITED, decide, first_edit, 
 from tests.verification.test_views import client_for
 from verification import curation, queue
 from verification.errors import ReviewError
-from verification.models import GoldCaption, QaReview, QualitySettings, Revision
+from verification.models import (
+    QUALITY_CACHE_KEY,
+    GoldCaption,
+    QaReview,
+    QualitySettings,
+    Revision,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -172,6 +179,7 @@ def test_sampling_by_class_opens_qa_reviews_per_class(alice, carol):
 
 
 def test_the_rates_through_the_api(alice, carol):
+    cache.delete(QUALITY_CACHE_KEY)  # the product's defaults, not the suite's zeros
     url = reverse("api-quality-rates")
     api = token_client(carol)
     assert api.get(url).json()["qa_rate"] == 0.1
