@@ -14,6 +14,7 @@ from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from captions import tasks
@@ -61,7 +62,8 @@ def empty_cache() -> None:
     (QualitySettings.current); a test that saves its own rates replaces these, and
     tests/verification/test_curation.py checks the product's defaults."""
     cache.clear()
-    cache.set(QUALITY_CACHE_KEY, QualitySettings(qa_rate=0.0, gold_rate=0.0), None)
+    rates = QualitySettings(qa_rate=0.0, gold_rate=0.0, updated_at=timezone.now())
+    cache.set(QUALITY_CACHE_KEY, rates, None)
 
 
 @pytest.fixture(autouse=True)
