@@ -13,9 +13,10 @@ to a save is the blind copy as answered, not the caption.
 import copy
 import datetime as dt
 import hashlib
+from typing import cast
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet, Value
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from captions.generation.checks import (
@@ -34,7 +35,7 @@ from verification.models import (
     Revision,
     Verdict,
 )
-from verification.queue import GOLD, QA
+from verification.queue import GOLD, QA, held_rows
 from verification.roles import reads_every_verdict
 
 # Two answers of the same verdict whose texts differ by more than this share of
@@ -115,26 +116,23 @@ def qa_open(
     )
 
 
-def blind_item(user, caption_id: int, now: dt.datetime | None = None) -> Item | None:
+def blind_item(
+    user, caption_id: int, now: dt.datetime | None = None, *, with_caption=True
+) -> Item | None:
     """The QA review or gold item on this caption that `user` holds now: one query
-    when there is none (every review page and save asks)."""
+    when there is none (every review page and save asks); with its caption and
+    patch unless the caller has them (`with_caption=False`)."""
     if reads_every_verdict(user):
         return None
-    now = now or timezone.now()
-    found: list[QuerySet] = [
-        kind.model._default_manager.filter(
-            kind.open, caption_id=caption_id, claimed_by=user, claim_expires_at__gte=now
-        )
-        .annotate(kind=Value(index))
-        .values_list("pk", "kind")
-        .order_by()
-        for index, kind in enumerate((QA, GOLD))
-    ]
-    held = found[0].union(found[1], all=True).first()
-    if held is None:
+    kinds = (QA, GOLD)
+    held = held_rows(kinds, user, now or timezone.now(), caption_id=caption_id)
+    if not held:
         return None
-    model = (QaReview, GoldCaption)[held[1]]
-    return model.objects.select_related("caption__patch").get(pk=held[0])
+    model = kinds[held[0][2]].model
+    items = model._default_manager.filter(caption_id=caption_id, claimed_by=user)
+    if with_caption:
+        items = items.select_related("caption__patch")
+    return cast(Item, items.get())
 
 
 def blind_copy(
@@ -173,7 +171,7 @@ def caption_seen_by(user, caption: Caption) -> Caption:
     """`caption` as this person may see it: the blind copy of an item they hold;
     `Caption.DoesNotExist` if it is under blind review they may be offered, so the
     page and the API answer 404 as for a caption that is not there."""
-    item = blind_item(user, caption.pk)
+    item = blind_item(user, caption.pk, with_caption=False)
     if item is not None:
         return blind_copy(item, caption=caption)
     if caption.status == Caption.Status.PENDING or not under_blind_review(

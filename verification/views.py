@@ -107,16 +107,16 @@ def review_next(request: HttpRequest) -> HttpResponse:
         queue_filter = _queue_filter(request)
     except BadQueueFilter as error:
         return render(request, "400.html", {"message": error.message}, status=400)
-    caption = queue.queue_claim_next(
+    caption_id = queue.claim_next_id(
         user=request.user, queue_filter=queue_filter, skip_ids=_skipped(request)
     )
-    if caption is None:
+    if caption_id is None:
         if _skipped(request):
             # Only skipped captions are left: offer them again from the start.
             request.session[SKIPPED_KEY] = []
             return redirect(reverse("review-next") + _query(request))
         return render(request, "verification/queue_empty.html", status=200)
-    return redirect(reverse("review", args=[caption.pk]) + _query(request))
+    return redirect(reverse("review", args=[caption_id]) + _query(request))
 
 
 def _query(request: HttpRequest) -> str:

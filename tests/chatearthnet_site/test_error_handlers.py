@@ -17,7 +17,7 @@ def test_a_failing_page_is_a_500_page_that_tells_nothing(curator, monkeypatch):
     def fail(**kwargs):
         raise RuntimeError(f"claim failed with key {SECRET}")
 
-    monkeypatch.setattr(queue, "queue_claim_next", fail)
+    monkeypatch.setattr(queue, "claim_next_id", fail)
     client = Client(raise_request_exception=False)
     client.force_login(curator)
     response = client.get(reverse("review-next"))

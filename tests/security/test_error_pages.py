@@ -92,7 +92,7 @@ def failing_claims(monkeypatch) -> None:
     def fail(**kwargs):
         raise RuntimeError(f"claim failed with key {SECRET}")
 
-    monkeypatch.setattr(queue, "queue_claim_next", fail)
+    monkeypatch.setattr(queue, "claim_next_id", fail)
 
 
 def test_a_failing_api_endpoint_is_a_json_500_that_tells_nothing(
