@@ -491,3 +491,23 @@ class ReleaseItem(models.Model):
 
     def __str__(self) -> str:
         return f"Release {self.release_id} caption {self.caption_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker that is, or was lately, alive (captions/workers.py).
+
+    Each worker rewrites its row every few seconds while it runs and removes it when
+    it stops cleanly; a row that stopped moving belongs to a worker that died. Works
+    with any broker: the file-system broker has no remote control to ping workers.
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname

@@ -4,6 +4,7 @@ from captions.claims import Claim
 from captions.export import release_files, releases
 from captions.generation import runner
 from captions.ingest import scenes
+from captions.log_context import log_ids
 
 # Work another live worker holds is tried again once that worker could have gone
 # silent for good (claims.py): it is then taken over if its worker died, or found done.
@@ -21,7 +22,8 @@ def ingest_scene(self, scene_id: int) -> dict:
     """Safe to run twice: a ready scene returns at once, a failed one restarts, and
     one whose worker died is taken over once its heartbeat is stale."""
     try:
-        return scenes.scene_ingest(scene_id=scene_id).as_json()
+        with log_ids(scene_id=scene_id):
+            return scenes.scene_ingest(scene_id=scene_id).as_json()
     except scenes.SceneBusy as busy:
         stale = scenes.STALE_INGEST_AFTER.total_seconds()
         raise self.retry(exc=busy, countdown=stale) from None
@@ -44,7 +46,8 @@ def build_release(self, release_id: int, rebuild: bool = False) -> dict:
     building is left to it (or taken over once its heartbeat is stale), and the files
     move into place only when whole."""
     try:
-        release = releases.release_build(release_id=release_id, rebuild=rebuild)
+        with log_ids(release_id=release_id):
+            release = releases.release_build(release_id=release_id, rebuild=rebuild)
     except release_files.ReleaseBusy as busy:
         stale = releases.STALE_BUILD_AFTER.total_seconds()
         raise self.retry(exc=busy, countdown=stale) from None

@@ -46,6 +46,9 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Probes (load balancer, Kubernetes, systemd) ask over plain HTTP from inside; the
+# health answers hold no secret (chatearthnet_site/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # "HTTP_X_FORWARDED_PROTO,https" behind a proxy that sets that header (and strips a
 # client's own); empty: the connection itself says whether it is HTTPS.
@@ -81,6 +84,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every line logged while a request is handled carries its id.
+    "chatearthnet_site.request_id.RequestIdMiddleware",
     "chatearthnet_site.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -356,12 +361,33 @@ LLM_ENDPOINTS = env_llm_endpoints(
 GENERATION_CHUNK_STALE_AFTER_S = env_int(
     "GENERATION_CHUNK_STALE_AFTER_S", 300, minimum=1
 )
+# /readyz and the jobs page call the workers down when none has written its heartbeat
+# (captions/workers.py) for this long; each worker beats at least every 15 s.
+WORKER_HEARTBEAT_MAX_AGE_S = env_int("WORKER_HEARTBEAT_MAX_AGE_S", 60, minimum=1)
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+# --- Logs (docs/operations.md) -----------------------------------------------------
+# `text` for people, `json` (one object a line) for a log collector. The filter sits on
+# the handler, so the lines of every logger carry the request's or the task's ids.
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"log_ids": {"()": "chatearthnet_site.logs.LogIdsFilter"}},
+    "formatters": {
+        "text": {"()": "chatearthnet_site.logs.TextFormatter"},
+        "json": {"()": "chatearthnet_site.logs.JsonLineFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["log_ids"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own handlers go (its console one prints a second, plain copy of each
+    # line when DEBUG is on): its lines reach the root's handler like any other.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

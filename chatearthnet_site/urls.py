@@ -4,14 +4,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from chatearthnet_site.health import healthz, readyz
 from verification.dashboard import dashboard
 from verification.media import media_file
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("admin/", admin.site.urls),
+    # Probes: anyone may ask, the answers hold no data (docs/operations.md).
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("api/v1/", include("chatearthnet_site.api_urls")),
-    # The schema and its docs page are the only pages that answer anonymously: they
+    # The schema and its docs page, like the probes, answer anonymously: they
     # describe the API, they hold no data.
     path(
         "api/schema/",

@@ -35,9 +35,11 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from captions.models import Patch
+from captions.workers import worker_heartbeat_record
 from tests.api_data import ApiWorld, token_client
 from tests.verification.conftest import make_user
 from verification.blind import qa_open
@@ -225,7 +227,15 @@ def urls_of(route: Route, valid: dict[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture
-def personas(annotator, curator, consumer) -> dict:
+def ready_site(settings) -> None:
+    """/readyz answers 200 here, so that a 5xx from it is a fault a value caused: a
+    worker has beaten, and counts as alive for the whole run."""
+    settings.WORKER_HEARTBEAT_MAX_AGE_S = 24 * 3600
+    worker_heartbeat_record(hostname="celery@fuzz", pid=1, started_at=timezone.now())
+
+
+@pytest.fixture
+def personas(annotator, curator, consumer, ready_site) -> dict:
     return {
         "anonymous": None,
         "annotator": annotator,

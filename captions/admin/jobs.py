@@ -6,6 +6,7 @@ is read-only (a saved form would write a stale copy back); its buttons
 own every change of a job's status.
 """
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.db.models import Count, QuerySet
@@ -24,6 +25,7 @@ from captions.admin.own_pages import OwnAddPageAdmin
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.models import GenerationFailure, GenerationJob, Scene
 from captions.selectors import job_summary
+from captions.workers import workers_seen
 
 FAILURE_MESSAGES_PER_REASON = 3
 OPTION_LABELS = {
@@ -65,6 +67,17 @@ def _live_texts(job: GenerationJob) -> dict[str, str]:
     return job_live_texts(job, job_summary(job))
 
 
+def _workers_context() -> dict:
+    """What templates/admin/captions/generationjob/workers.html shows: a job waits
+    in the queue while no worker runs, and the job pages would not say why."""
+    workers = workers_seen()
+    return {
+        "workers": workers,
+        "workers_alive": any(worker.alive for worker in workers),
+        "worker_max_age_s": settings.WORKER_HEARTBEAT_MAX_AGE_S,
+    }
+
+
 @admin.register(GenerationJob)
 class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
     add_page = ("admin:captions_generationjob_launch", "Launch a job")
@@ -83,6 +96,7 @@ class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
         "created",
     ]
     list_display_links = ["job_number"]
+    change_list_template = f"{_TEMPLATES}/change_list.html"
     list_filter = ["status", "backend"]
     list_select_related = ["template", "created_by"]
     empty_value_display = "—"
@@ -315,7 +329,17 @@ class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
         return super().get_queryset(request).select_related("template", "created_by")
 
     def change_page_context(self, request: HttpRequest) -> dict:
-        return {"may_change_job": self.has_change_permission(request)}
+        return {
+            "may_change_job": self.has_change_permission(request),
+            **_workers_context(),
+        }
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(
+            request, {**(extra_context or {}), **_workers_context()}
+        )
 
     def progress_json(self, job: GenerationJob) -> dict:
         summary = job_summary(job)

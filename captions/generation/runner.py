@@ -10,6 +10,7 @@ they count. No transaction is held open across an LLM call: requests run in
 threads, and their results are written in short batches by the task's own thread.
 """
 
+import contextvars
 import datetime as dt
 import hashlib
 import logging
@@ -39,6 +40,7 @@ from captions.generation.regeneration import Correction, corrections_for
 from captions.generation.signals import replacements_written
 from captions.generation.templates import spec_of
 from captions.llm.base import Backend, BackendError, ChatRequest, ChatResult
+from captions.log_context import log_ids
 from captions.models import (
     Caption,
     GenerationFailure,
@@ -118,6 +120,13 @@ def job_run_chunk(*, job_id: int, index: int) -> Claim:
     `job_chunk_failed` queues it again or fails the job.
     """
     chunk = JobChunk.objects.get(job_id=job_id, index=index)
+    # Every line logged while the chunk runs says which it is, the lines of the HTTP
+    # client and the SDK in the request threads too (`_run_concurrently`).
+    with log_ids(job_id=job_id, chunk_id=chunk.pk, chunk_index=index):
+        return _claim_and_run(chunk)
+
+
+def _claim_and_run(chunk: JobChunk) -> Claim:
     claimed = claim(
         JobChunk, chunk.pk, ready=(JobChunk.Status.PENDING,),
         working=JobChunk.Status.RUNNING, stale_after=chunk_stale_after(),
@@ -127,10 +136,13 @@ def job_run_chunk(*, job_id: int, index: int) -> Claim:
         return claimed
     # The attempt this claim counted tells this worker's hold from a later take-over.
     chunk.refresh_from_db(fields=["attempts"])
+    logger.info(
+        "job %s chunk %s taken (attempt %s)", chunk.job_id, chunk.index, chunk.attempts
+    )
     try:
         _run_claimed(chunk)
     except Exception as error:
-        logger.exception("job %s chunk %s broke", job_id, index)
+        logger.exception("job %s chunk %s broke", chunk.job_id, chunk.index)
         job_chunk_failed(chunk_id=chunk.pk, error=f"{type(error).__name__}: {error}")
     return Claim.TAKEN
 
@@ -258,7 +270,10 @@ def _run_concurrently(run: _ChunkRun, patches: list[Patch]) -> None:
                 if patch is None:
                     break
                 request = _request_for(run, patch)
-                future = pool.submit(run.backend.complete, request)
+                # A copy of this thread's context each: the request's log lines
+                # carry the chunk's ids (a context runs in one thread at a time).
+                context = contextvars.copy_context()
+                future = pool.submit(context.run, run.backend.complete, request)
                 running[future] = _Outcome(patch, request.messages)
             if not running:
                 break
