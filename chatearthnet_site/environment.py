@@ -4,6 +4,7 @@ A typo in `DEBUG=flase` or `INGEST_BATCH_SIZE=5OO` must stop the process at star
 with the variable's name, not fall back silently to a default.
 """
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -84,6 +85,25 @@ def env_paths(name: str) -> list[Path]:
             raise ImproperlyConfigured(f"{name}: {item!r} is not an absolute path")
         paths.append(path.resolve())
     return paths
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def env_networks(name: str, default: list[str]) -> list[IpNetwork]:
+    """A comma-separated list of addresses and networks: `10.0.0.5, 10.1.0.0/16,
+    ::1`. An address is a network of one; a network with host bits set
+    (`10.1.0.7/16`) is refused, as it is more likely a typo than meant."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
+    return networks
 
 
 _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")

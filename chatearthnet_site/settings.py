@@ -21,6 +21,7 @@ from chatearthnet_site.environment import (
     env_int,
     env_list,
     env_llm_endpoints,
+    env_networks,
     env_paths,
     env_rate,
     env_str,
@@ -47,8 +48,9 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Probes (load balancer, Kubernetes, systemd) ask over plain HTTP from inside; the
-# health answers hold no secret (chatearthnet_site/health.py).
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# health answers hold no secret (chatearthnet_site/health.py). Prometheus scrapes
+# /metrics from inside the same way, with its token or from an allowed address.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # "HTTP_X_FORWARDED_PROTO,https" behind a proxy that sets that header (and strips a
 # client's own); empty: the connection itself says whether it is HTTPS.
@@ -86,6 +88,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every line logged while a request is handled carries its id.
     "chatearthnet_site.request_id.RequestIdMiddleware",
+    # Request latency by view (django-prometheus), from here to the last middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "chatearthnet_site.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -97,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # --- Content-Security-Policy (django-csp) -------------------------------------------
@@ -364,6 +369,17 @@ GENERATION_CHUNK_STALE_AFTER_S = env_int(
 # /readyz and the jobs page call the workers down when none has written its heartbeat
 # (captions/workers.py) for this long; each worker beats at least every 15 s.
 WORKER_HEARTBEAT_MAX_AGE_S = env_int("WORKER_HEARTBEAT_MAX_AGE_S", 60, minimum=1)
+
+# --- Metrics (chatearthnet_site/metrics.py, docs/operations.md) ---------------------
+# /metrics answers a request with `Authorization: Bearer <METRICS_TOKEN>` (empty: no
+# token is accepted) or from an address in METRICS_ALLOWED_IPS, which is the
+# connection's own (REMOTE_ADDR), never X-Forwarded-For. Loopback is allowed by
+# default only with DEBUG on: behind a proxy on the same machine, every visitor
+# arrives from loopback.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_networks(
+    "METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"] if DEBUG else []
+)
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from chatearthnet_site.health import healthz, readyz
+from chatearthnet_site.metrics import metrics
 from verification.dashboard import dashboard
 from verification.media import media_file
 
@@ -14,6 +15,8 @@ urlpatterns = [
     # Probes: anyone may ask, the answers hold no data (docs/operations.md).
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # Prometheus: its token or an allowed address (docs/operations.md).
+    path("metrics", metrics, name="metrics"),
     path("api/v1/", include("chatearthnet_site.api_urls")),
     # The schema and its docs page, like the probes, answer anonymously: they
     # describe the API, they hold no data.
