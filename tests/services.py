@@ -1,9 +1,20 @@
 """Real services the tests talk to: skipped where they are absent, required in CI."""
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import redis
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def require_redis(url: str) -> redis.Redis:
@@ -18,3 +29,40 @@ def require_redis(url: str) -> redis.Redis:
             pytest.fail(f"{message} (CI=true: the tests need it)")
         pytest.skip(message)
     return client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_running(env: dict, log_path: Path, ready_path: str) -> Iterator[str]:
+    """gunicorn (one worker process) with `env` on a free loopback port, its output
+    in `log_path`; yields its URL once `ready_path` answers, stops it afterwards.
+    Run with -S when this interpreter has it (to test another checkout than the
+    installed one): the server imports the same code as this process."""
+    python = [sys.executable, *(["-S"] if sys.flags.no_site else [])]
+    port = free_port()
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [*python, "-m", "gunicorn", "chatearthnet_site.wsgi", "-w", "1",
+             "-b", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}{ready_path}", timeout=5)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -8,11 +8,6 @@ port nothing listens on, a server whose database cannot be reached.
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,8 +18,8 @@ from django.test import Client
 from django.utils import timezone
 
 from captions.models import WorkerHeartbeat
-from tests.conftest import ROOT
-from tests.security.test_error_pages import assert_tells_nothing, fetch, free_port
+from tests.security.test_error_pages import assert_tells_nothing, fetch
+from tests.services import gunicorn_running
 
 CHECKS = {"database", "broker", "storage", "workers"}
 PASSWORD = "hunter2-not-for-probes"
@@ -195,29 +190,9 @@ def server_without_database(tmp_path: Path) -> Iterator[str]:
         "VAR_DIR": str(tmp_path / "var"),
         "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
     }
-    port = free_port()
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "chatearthnet_site.wsgi", "-w", "1",
-             "-b", f"127.0.0.1:{port}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=5)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with gunicorn_running(env, log_path, "/healthz") as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     # The reasons' causes go to the log, still without the password.
     assert PASSWORD not in log_path.read_text()
 

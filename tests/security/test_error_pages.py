@@ -13,11 +13,9 @@ Cora curates (tests/conftest.py).
 """
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.api_data import token_client
+from tests.services import gunicorn_running
 from verification import queue
 
 pytestmark = pytest.mark.django_db
@@ -110,12 +109,6 @@ def test_a_failing_api_endpoint_is_a_json_500_that_tells_nothing(
 # --- a real server, started without DEBUG set -----------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def production_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """gunicorn on a fresh SQLite database, with the environment an operator sets
@@ -141,29 +134,8 @@ def production_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         [*python, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
     )  # fmt: skip
-    port = free_port()
-    log = (tmp_path / "gunicorn.log").open("w")
-    server = subprocess.Popen(
-        [*python, "-m", "gunicorn", "chatearthnet_site.wsgi", "-w", "1",
-         "-b", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/accounts/login/", timeout=5)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with gunicorn_running(env, tmp_path / "gunicorn.log", "/accounts/login/") as url:
         yield url, tmp_path / "var" / "db.sqlite3"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def fetch(url: str, **headers: str) -> tuple[int, str, str]:
