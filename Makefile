@@ -45,7 +45,10 @@ demo: migrate
 	$(BIN)/python manage.py create_user consumer --password consumer-pass --role consumer
 	@# A real Celery worker captions the demo scene (offline backend), then keeps
 	@# running beside the server for what the admin site queues; both stop together.
-	@$(BIN)/celery -A chatearthnet_site worker --loglevel=INFO --concurrency 2 \
+	@# Its own session (setsid): Ctrl+C or a kill of the whole group would reach its
+	@# pool's processes too, and one killed holding the pool's lock leaves the worker
+	@# hanging in its shutdown; the trap stops the worker, which stops its pool.
+	@setsid $(BIN)/celery -A chatearthnet_site worker --loglevel=INFO --concurrency 2 \
 		> var/demo-worker.log 2>&1 & worker=$$!; \
 		trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/python manage.py generate_captions --backend offline --scene demo --wait --allow-empty || exit 1; \
