@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 from captions.models import Caption, GenerationJob
 from captions.workers import live_worker_count
 from verification.models import GoldCaption, QaReview
+from verification.queue import free, held
 
 SAFE_METHODS = ("GET", "HEAD")
 # Prometheus scrapes every 15-60 s, from one server or two; the figures cost a few
@@ -76,24 +77,18 @@ def _counts_by(queryset, field: str, choices: list[str]) -> dict[str, int]:
     return counts
 
 
-def _held(now: dt.datetime) -> Q:
-    return Q(claimed_by__isnull=False, claim_expires_at__gte=now)
-
-
 def site_figures(now: dt.datetime) -> SiteFigures:
     """The figures of the whole site, in seven grouped counts over indexed columns."""
     captions = _counts_by(Caption.objects, "status", Caption.Status.values)
     qa = QaReview.objects.filter(state=QaReview.State.OPEN).aggregate(
-        open=Count("*"), held=Count("pk", filter=_held(now))
+        open=Count("*"), held=Count("pk", filter=held(now))
     )
     gold = GoldCaption.objects.filter(active=True).aggregate(
-        free=Count(
-            "pk", filter=Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now)
-        ),
-        held=Count("pk", filter=_held(now)),
+        free=Count("pk", filter=free(now)),
+        held=Count("pk", filter=held(now)),
     )
     captions_held = Caption.objects.filter(
-        _held(now), status=Caption.Status.PENDING
+        held(now), status=Caption.Status.PENDING
     ).count()
     usage = (
         GenerationJob.objects.order_by()

@@ -113,8 +113,14 @@ def kinds_for(user) -> tuple[Kind, ...]:
     return (PENDING,) if reads_every_verdict(user) else (PENDING, QA, GOLD)
 
 
-def _free(now: dt.datetime) -> Q:
+def free(now: dt.datetime) -> Q:
+    """Items no one holds at `now` (never claimed, or the lease ran out)."""
     return Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now)
+
+
+def held(now: dt.datetime) -> Q:
+    """Items someone holds at `now`: the complement of `free`."""
+    return Q(claimed_by__isnull=False, claim_expires_at__gte=now)
 
 
 @dataclass(frozen=True)
@@ -225,7 +231,7 @@ def _claim_first(
             caption_id = _take(kind, candidates, user, now)
             if caption_id is not None:
                 return caption_id
-    pending = Caption.objects.filter(PENDING.open, _free(now)).exclude(pk__in=skipped)
+    pending = Caption.objects.filter(PENDING.open, free(now)).exclude(pk__in=skipped)
     if queue_filter is not None:
         pending = queue_filter.apply(pending)
     return _take(PENDING, pending.order_by(*QUEUE_ORDER), user, now)
@@ -239,7 +245,7 @@ def _blind_candidates(user, skipped: set[int], now: dt.datetime):
         yield (
             GOLD,
             (
-                GoldCaption.objects.filter(GOLD.open, _free(now))
+                GoldCaption.objects.filter(GOLD.open, free(now))
                 .exclude(caption_id__in=skipped)
                 .exclude(marked_by=user)
                 .exclude(answers__user=user)
@@ -253,7 +259,7 @@ def _blind_candidates(user, skipped: set[int], now: dt.datetime):
     yield (
         QA,
         (
-            QaReview.objects.filter(QA.open, _free(now), caption__status__in=VERIFIED)
+            QaReview.objects.filter(QA.open, free(now), caption__status__in=VERIFIED)
             .exclude(caption_id__in=skipped)
             .exclude(first_reviewer=user)
             .exclude(Exists(gold))
@@ -281,7 +287,7 @@ def _take(kind: Kind, candidates: QuerySet, user, now: dt.datetime) -> int | Non
     for pk, caption_id in candidates.values_list("pk", kind.caption_field)[
         :_SQLITE_TRIES
     ]:
-        if rows.filter(kind.open, _free(now), pk=pk).update(**lease):
+        if rows.filter(kind.open, free(now), pk=pk).update(**lease):
             return caption_id
     return None
 
