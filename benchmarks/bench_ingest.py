@@ -53,7 +53,12 @@ print(json.dumps({"patches": patches, "seconds": seconds, "peak_mb": peak_mb}))
 
 
 def measure(
-    image: Path, landcover: Path, mode: str, database_url: str | None, limit: int = 0
+    image: Path,
+    landcover: Path,
+    mode: str,
+    database_url: str | None,
+    limit: int = 0,
+    extra_env: dict[str, str] | None = None,
 ) -> dict:
     with tempfile.TemporaryDirectory() as work:
         env = {
@@ -62,6 +67,7 @@ def measure(
             "MEDIA_ROOT": f"{work}/media",
             "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
             "BENCH_DIR": str(Path(__file__).parent),
+            **(extra_env or {}),
         }
         env.pop("DATABASE_URL", None)
         if database_url:

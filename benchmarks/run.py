@@ -23,6 +23,7 @@ import bench_export  # noqa: E402
 import bench_generation  # noqa: E402
 import bench_ingest  # noqa: E402
 import bench_landcover  # noqa: E402
+import bench_object_store  # noqa: E402
 import bench_release  # noqa: E402
 import bench_review  # noqa: E402
 import bench_review_browser  # noqa: E402
@@ -68,6 +69,7 @@ SECTIONS = (
     "review_browser",
     "dashboard",
     "card",
+    "object_store",
 )
 
 
@@ -119,6 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     if "card" in only and pg:
         card = bench_card.main(["--database-url", f"{pg}_card"])
         blocks.append(bench_card.block(card))
+    if "object_store" in only:
+        store_arguments = ["--database-url", f"{pg}_store"] if pg else ["--pairs", "0"]
+        blocks.append(
+            bench_object_store.block(bench_object_store.main(store_arguments))
+        )
     write_report(blocks, partial=len(only) < len(SECTIONS))
 
 

@@ -146,3 +146,23 @@ def env_llm_endpoints(name: str, default: dict[str, dict]) -> dict[str, dict]:
     if not endpoints:
         raise ImproperlyConfigured(f"{name} is set but names no endpoint")
     return endpoints
+
+
+def store_origins(endpoint_url: str | None) -> list[str]:
+    """The origins an S3-compatible store's signed URLs can have, for the CSP.
+
+    Its own endpoint (AWS_S3_ENDPOINT_URL), with its subdomains for virtual-hosted
+    buckets; without one, Amazon S3's."""
+    if not endpoint_url:
+        return ["https://*.amazonaws.com"]
+    parts = urlsplit(endpoint_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"AWS_S3_ENDPOINT_URL={endpoint_url!r} is not an http(s) URL"
+        )
+    host = parts.netloc.rsplit("@", 1)[-1]
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:  # a name: buckets may be its subdomains
+        return [f"{parts.scheme}://{host}", f"{parts.scheme}://*.{host}"]
+    return [f"{parts.scheme}://{host}"]

@@ -25,6 +25,7 @@ from chatearthnet_site.environment import (
     env_paths,
     env_rate,
     env_str,
+    store_origins,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -220,6 +221,19 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Where previews ("default") and built releases ("releases") live: local folders, or an
+# S3-compatible object store once AWS_STORAGE_BUCKET_NAME is set (see Object storage
+# below).
+STORAGES: dict[str, dict] = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # A patch's previews keep their names when its scene is ingested again.
+        "OPTIONS": {"allow_overwrite": True},
+    },
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+    },
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -346,6 +360,67 @@ for _root in INGEST_ROOTS:
                 f"INGEST_ROOTS: {_root} holds {_what} ({_own}); ingest roots must "
                 "hold imagery only, not the product's own files"
             )
+
+# --- Object storage (captions/storage.py, docs/deployment.md) ----------------------
+# Previews and built releases in local folders (MEDIA_ROOT, RELEASES_ROOT) by default;
+# with AWS_STORAGE_BUCKET_NAME set, in that bucket of any S3-compatible store
+# (django-storages with boto3), under `media/` and `releases/`, so web processes and
+# workers on several machines share them with no shared folder. The bucket stays
+# private: pages and the API keep this site's URLs, which check who asks, then send
+# the browser on to a signed URL valid for AWS_QUERYSTRING_EXPIRE seconds (or, with
+# MEDIA_THROUGH_APP, stream the file themselves, for a store browsers cannot reach).
+STORAGES["releases"] = {
+    "BACKEND": "captions.storage.LocalReleasesStorage",  # RELEASES_ROOT
+    "OPTIONS": {"allow_overwrite": True},
+}
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
+MEDIA_THROUGH_APP = env_bool("MEDIA_THROUGH_APP", False)
+if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config as _BotoConfig
+
+    AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None
+    AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "") or None
+    AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID", "") or None
+    AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY", "") or None
+    AWS_DEFAULT_ACL = None  # the bucket's own (private) policy, never public-read
+    AWS_QUERYSTRING_AUTH = True
+    AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 300, minimum=10)
+    AWS_S3_FILE_OVERWRITE = True
+    # A store that is down fails a request in seconds, not boto3's minute. MinIO,
+    # Ceph and most stores on an endpoint of your own want path-style addresses;
+    # signed URLs are Signature Version 4 (version 2 is refused by newer regions).
+    AWS_S3_CLIENT_CONFIG = _BotoConfig(
+        s3={
+            "addressing_style": env_choice(
+                "AWS_S3_ADDRESSING_STYLE",
+                "path" if AWS_S3_ENDPOINT_URL else "auto",
+                ("auto", "path", "virtual"),
+            )
+        },
+        signature_version="s3v4",
+        connect_timeout=env_int("AWS_S3_CONNECT_TIMEOUT_S", 5, minimum=1),
+        read_timeout=env_int("AWS_S3_READ_TIMEOUT_S", 30, minimum=1),
+        retries={"max_attempts": 3, "mode": "standard"},
+        max_pool_connections=32,
+    )
+    for _alias, _prefix in (("default", "media"), ("releases", "releases")):
+        STORAGES[_alias] = {
+            "BACKEND": "captions.s3_storage.PrivateS3Storage",
+            "OPTIONS": {"location": _prefix},
+        }
+    # The browser follows the media view's redirect to the store: its pages may show
+    # images from there (and only there).
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"] += store_origins(
+        AWS_S3_ENDPOINT_URL
+    )
+
+# Imagery to ingest is read from INGEST_ROOTS by the worker that runs the ingest. On
+# several machines, give ingest a queue of its own (INGEST_QUEUE=ingest) and start the
+# workers that see the imagery with `-Q celery,ingest`; the others need no imagery
+# (docs/deployment.md). Empty: every worker takes ingest too.
+INGEST_QUEUE = env_str("INGEST_QUEUE", "")
+if INGEST_QUEUE:
+    CELERY_TASK_ROUTES = {"captions.ingest_scene": {"queue": INGEST_QUEUE}}
 
 # --- LLM endpoints ------------------------------------------------------------------
 # Where caption jobs may send requests, and which variable holds each one's key; a job

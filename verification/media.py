@@ -1,14 +1,11 @@
-from pathlib import Path
-
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
-from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
-from django.utils._os import safe_join
 from django.views.decorators.http import require_safe
 from rest_framework.exceptions import AuthenticationFailed
 
+from captions import storage
 from verification import roles, tokens
 
 NO_ROLE = "previews are for annotators, curators and consumers: ask for a role"
@@ -40,17 +37,15 @@ def media_file(request: HttpRequest, name: str) -> HttpResponseBase:
     elif not roles.may_see_patches(user):
         raise PermissionDenied(NO_ROLE)
     try:
-        path = Path(safe_join(settings.MEDIA_ROOT, name))
-    except SuspiciousFileOperation:
+        return storage.stored_response(
+            storage.media_storage(),
+            name,
+            # Previews never change once written: a patch's files are replaced only
+            # when its scene is ingested again, under the same names but by the
+            # same pixels.
+            cache_control="private, max-age=86400",
+        )
+    except FileNotFoundError:
         raise Http404("no such file") from None
-    try:
-        found = path.is_file()
-    except OSError:  # a name too long for the file system is no file either
-        found = False
-    if not found:
-        raise Http404("no such file")
-    response = FileResponse(path.open("rb"))
-    # Previews never change once written: a patch's files are replaced only when its
-    # scene is ingested again, under the same names but by the same pixels.
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    except storage.StorageError as error:
+        return JsonResponse({"error": f"previews are unavailable: {error}"}, status=503)

@@ -30,6 +30,14 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class StoreUnavailable(exceptions.APIException):
+    """The object store failed (down, or refusing the site's credentials)."""
+
+    status_code = 503
+    default_detail = "the object store is unavailable"
+    default_code = "store_unavailable"
+
+
 class ErrorSerializer(serializers.Serializer):
     """The JSON body of every error (json_exception_handler)."""
 

@@ -6,11 +6,14 @@ edited caption that matches the filters, written row by row from a database curs
 server's memory stays flat at any size. Consumers and curators only (docs/export.md).
 """
 
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from django.conf import settings
-from django.http import FileResponse, Http404, QueryDict, StreamingHttpResponse
+from django.http import (
+    Http404,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,7 +22,8 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from captions.api.errors import BadRequest, ErrorSerializer
+from captions import storage
+from captions.api.errors import BadRequest, ErrorSerializer, StoreUnavailable
 from captions.api.filters import is_database_id
 from captions.api.permissions import MayReadDataset
 from captions.export.filters import (
@@ -223,20 +227,26 @@ class ExportImageApi(FileApi):
             for media_type in sorted(set(IMAGE_MEDIA_TYPES.values()))
         },
     )
-    def get(self, request: Request, scene_id: int, file_name: str) -> FileResponse:
+    def get(self, request: Request, scene_id: int, file_name: str) -> HttpResponseBase:
         preview = _preview_of_image(scene_id, file_name)
         if preview is None:
             raise Http404(f"no exported image images/{scene_id}/{file_name}")
-        path = Path(settings.MEDIA_ROOT) / preview
-        if not path.is_file():
-            raise Http404(f"the preview of images/{scene_id}/{file_name} is missing")
-        extension = path.suffix.lstrip(".").lower()
-        response = FileResponse(
-            path.open("rb"),
-            content_type=IMAGE_MEDIA_TYPES.get(extension, "application/octet-stream"),
-        )
-        response["Cache-Control"] = "private, max-age=86400"
-        return response
+        extension = preview.rsplit(".", 1)[-1].lower()
+        try:
+            return storage.stored_response(
+                storage.media_storage(),
+                preview,
+                content_type=IMAGE_MEDIA_TYPES.get(
+                    extension, "application/octet-stream"
+                ),
+                cache_control="private, max-age=86400",
+            )
+        except FileNotFoundError:
+            raise Http404(
+                f"the preview of images/{scene_id}/{file_name} is missing"
+            ) from None
+        except storage.StorageError as error:
+            raise StoreUnavailable(f"the image is unavailable: {error}") from None
 
 
 def _preview_of_image(scene_id: int, file_name: str) -> str | None:

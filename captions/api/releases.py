@@ -2,20 +2,20 @@
 files of a built release (docs/export.md)."""
 
 import mimetypes
-from pathlib import Path
+from pathlib import PurePosixPath
 
-from django.core.exceptions import SuspiciousFileOperation
-from django.http import FileResponse, Http404
+from django.http import Http404
+from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.utils._os import safe_join
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from captions import storage
 from captions.api.common import StrictInputSerializer
-from captions.api.errors import Conflict, ErrorSerializer
+from captions.api.errors import Conflict, ErrorSerializer, StoreUnavailable
 from captions.api.export import (
     IMAGE_MEDIA_TYPES,
     FileApi,
@@ -215,35 +215,40 @@ class ReleaseFileApi(FileApi):
             ),
         },
     )
-    def get(self, request: Request, number: int, name: str) -> FileResponse:
+    def get(self, request: Request, number: int, name: str) -> HttpResponseBase:
         release = release_or_404(number)
         if release.status != Release.Status.DONE:
             raise Conflict(
                 f"release {release.number} is {release.status}: its files can be "
                 "downloaded once it is done"
             )
-        path = _release_file(release.number, name)
-        media_type = FILE_MEDIA_TYPES.get(path.suffix) or (
-            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if any(part.startswith(".") for part in name.split("/")):
+            raise Http404(f"release {number} has no file {name}")
+        store = storage.releases_storage()
+        stored_name = release_files.release_file_name(release.number, name)
+        suffix = PurePosixPath(name).suffix
+        media_type = FILE_MEDIA_TYPES.get(suffix) or (
+            mimetypes.guess_type(name)[0] or "application/octet-stream"
         )
-        response = FileResponse(
-            path.open("rb"),
-            content_type=media_type,
-            as_attachment=path.suffix in FILE_MEDIA_TYPES,
-            filename=path.name,
-        )
-        # A done release never changes.
-        response["Cache-Control"] = "private, max-age=31536000, immutable"
-        return response
-
-
-def _release_file(number: int, name: str) -> Path:
-    if any(part.startswith(".") for part in name.split("/")):
-        raise Http404(f"release {number} has no file {name}")
-    try:
-        path = Path(safe_join(release_files.release_dir(number), name))
-    except SuspiciousFileOperation:
-        raise Http404(f"release {number} has no file {name}") from None
-    if not path.is_file():
-        raise Http404(f"release {number} has no file {name}")
-    return path
+        try:
+            # An object store is asked first: its signed URL would not say 404.
+            if storage.local_root(store) is None and not storage.is_stored(
+                store, stored_name
+            ):
+                raise FileNotFoundError(stored_name)
+            return storage.stored_response(
+                store,
+                stored_name,
+                content_type=media_type,
+                download_as=(
+                    PurePosixPath(name).name if suffix in FILE_MEDIA_TYPES else None
+                ),
+                # A done release never changes.
+                cache_control="private, max-age=31536000, immutable",
+            )
+        except FileNotFoundError:
+            raise Http404(f"release {number} has no file {name}") from None
+        except storage.StorageError as error:
+            raise StoreUnavailable(
+                f"release {number}'s files are unavailable: {error}"
+            ) from None

@@ -18,6 +18,7 @@ one name, or two sources with one file name, refuse the build, naming both.
 import io
 import re
 from pathlib import Path
+from typing import IO
 
 from PIL import Image
 
@@ -72,10 +73,11 @@ class NameRegister:
             )
 
 
-def write_png_image(source: Path, target: Path) -> tuple[int, str]:
-    """The preview as PNG: copied if it is one, else decoded and encoded losslessly
-    (a lossless WebP preview gives the tile's pixels back exactly)."""
-    if source.suffix.lower() == ".png":
+def write_png_image(source: IO[bytes], name: str, target: Path) -> tuple[int, str]:
+    """The preview `name`, open as `source`, as PNG: copied if it is one, else
+    decoded and encoded losslessly (a lossless WebP preview gives the tile's pixels
+    back exactly)."""
+    if name.lower().endswith(".png"):
         return copy_hashed(source, target)
     with Image.open(source) as image:
         buffer = io.BytesIO()

@@ -1,8 +1,10 @@
 """A release's files: written into a hidden folder, hashed, moved into place whole.
 
 `write_release` writes every file of a frozen release (captions/export/releases.py
-freezes it) in its layout. The product layout of `RELEASES_ROOT/<number>/`
-(docs/export.md):
+freezes it) in its layout, in a hidden folder beside the releases (local storage)
+or in a scratch folder of the worker's (an object store), then moves the folder into
+place, or uploads it with its manifest last. The product layout of `<number>/` in
+the releases storage (RELEASES_ROOT, or `releases/` in the bucket; docs/export.md):
 
     README.md                      dataset card (YAML header for Hugging Face)
     manifest.json                  size and sha256 of every other file
@@ -25,13 +27,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.urls import reverse
 
+from captions import storage
 from captions.export import chatearthnet_release
 from captions.export.dataset_card import CARD, MANIFEST, ClassTotals, dataset_card_lines
 from captions.export.filters import export_filters_from
@@ -58,14 +61,24 @@ from captions.selectors import ReleaseImage, release_images, release_pairs
 IMAGE_LISTING = ".images.tsv"  # scratch file of the build, never in a release
 COPY_THREADS = min(4, os.cpu_count() or 1)
 COPY_WINDOW = 64
+UPLOAD_THREADS = 16
 
 
-def releases_root() -> Path:
-    return Path(settings.RELEASES_ROOT)
+def releases_root() -> Path | None:
+    """The local folder of the releases; None when they live in an object store."""
+    return storage.local_root(storage.releases_storage())
 
 
 def release_dir(number: int) -> Path:
-    return releases_root() / str(number)
+    """A release's local folder (local storage only)."""
+    root = releases_root()
+    assert root is not None, "releases are in an object store"
+    return root / str(number)
+
+
+def release_file_name(number: int, path: str) -> str:
+    """The storage name of a file of release `number`."""
+    return f"{number}/{path}"
 
 
 def release_file_url_prefix(number: int) -> str:
@@ -80,8 +93,12 @@ def write_release(release: Release, *, expected_manifest: str | None) -> dict:
     manifest has that sha256, and the release row's counts are left alone.
     """
     root = releases_root()
-    root.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".building-{release.number}-", dir=root))
+    # An object store's release is built in this worker's scratch folder first.
+    scratch = root if root is not None else Path(settings.VAR_DIR) / "release-builds"
+    scratch.mkdir(parents=True, exist_ok=True)
+    building = Path(
+        tempfile.mkdtemp(prefix=f".building-{release.number}-", dir=scratch)
+    )
     by_name = release.layout == Release.Layout.CHATEARTHNET
     try:
         progress = Progress(release.pk, enabled=expected_manifest is None)
@@ -101,7 +118,10 @@ def write_release(release: Release, *, expected_manifest: str | None) -> dict:
                 "place are left as they were"
             )
         progress.write()
-        _move_into_place(building, release_dir(release.number))
+        if root is not None:
+            _move_into_place(building, release_dir(release.number))
+        else:
+            _upload(building, release.number)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return {
@@ -126,6 +146,32 @@ def _move_into_place(building: Path, final: Path) -> None:
     final.rename(retired)
     building.rename(final)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _upload(building: Path, number: int) -> None:
+    """Every file into the releases store, several at a time, the manifest last: a
+    release whose manifest is in the store has all its files there. A store that
+    fails takes back what was sent (as far as it lets)."""
+    store = storage.releases_storage()
+    files = sorted(
+        path.relative_to(building).as_posix()
+        for path in building.rglob("*")
+        if path.is_file() and path.name != MANIFEST
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            for sent in [pool.submit(_send, store, building, number, p) for p in files]:
+                sent.result()
+        _send(store, building, number, MANIFEST)
+    except storage.StorageError as error:
+        with suppress(storage.StorageError):
+            storage.delete_folder(store, str(number))
+        raise ReleaseError(f"release {number}: {error}") from None
+
+
+def _send(store, building: Path, number: int, path: str) -> None:
+    content = (building / path).read_bytes()
+    storage.save_bytes(store, release_file_name(number, path), content)
 
 
 @dataclass
@@ -185,14 +231,17 @@ def _results(
 def _copy_image(
     preview: str, building: Path, path: str, as_png: bool
 ) -> tuple[int, str]:
-    source, target = Path(settings.MEDIA_ROOT) / preview, building / path
+    target = building / path
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if as_png:
-            return chatearthnet_release.write_png_image(source, target)
-        return copy_hashed(source, target)
+        with storage.open_stored(storage.media_storage(), preview) as source:
+            if as_png:
+                return chatearthnet_release.write_png_image(source, preview, target)
+            return copy_hashed(source, target)
     except FileNotFoundError:
-        raise ReleaseError(f"the preview of {path} is missing: {source}") from None
+        raise ReleaseError(f"the preview of {path} is missing: {preview}") from None
+    except storage.StorageError as error:
+        raise ReleaseError(f"the preview of {path}: {error}") from None
 
 
 def _write_splits(

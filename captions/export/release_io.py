@@ -64,10 +64,11 @@ class FileEntry:
         return {"path": self.path, "bytes": self.size, "sha256": self.sha256}
 
 
-def copy_hashed(source: Path, target: Path) -> tuple[int, str]:
+def copy_hashed(reader: IO[bytes], target: Path) -> tuple[int, str]:
+    """Copy an open file into `target`: its size and sha256."""
     digest = hashlib.sha256()
     size = 0
-    with source.open("rb") as reader, target.open("wb") as writer:
+    with target.open("wb") as writer:
         while block := reader.read(COPY_BLOCK):
             digest.update(block)
             writer.write(block)

@@ -1,56 +1,98 @@
-"""Where an ingest puts its patches: preview files under MEDIA_ROOT, rows in batches.
+"""Where an ingest puts its patches: previews in the media storage, rows in batches.
 
 Shared by the GeoTIFF ingest (`scenes.py`) and the tile import (`tile_import.py`), so
-both write, report progress and clean up the same way.
+both write, report progress and clean up the same way. A batch's rows are saved only
+once all its previews are written: a patch row always has its files, and a store
+that fails halfway fails the ingest, which then removes what it wrote.
 """
 
-import shutil
+import logging
+import threading
 import time
-from pathlib import Path
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.db import transaction
 
+from captions import storage
 from captions.claims import heartbeat
 from captions.ingest.previews import EncodedPreviews
 from captions.models import Patch, Scene
 
+logger = logging.getLogger(__name__)
+
 PROGRESS_INTERVAL_S = 1.0
+# Previews sent to an object store at once, per process: one PUT waits on the network
+# far longer than it takes to encode a preview.
+UPLOAD_THREADS = 16
+
+_uploads: ThreadPoolExecutor | None = None
+_uploads_lock = threading.Lock()
+
+
+def _upload_pool() -> ThreadPoolExecutor:
+    global _uploads
+    with _uploads_lock:
+        if _uploads is None:
+            _uploads = ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="upload")
+        return _uploads
 
 
 def scene_media_dir(scene: Scene) -> str:
     return f"scenes/{scene.pk}"
 
 
-def _media_path(name: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / name
+class PreviewWriter:
+    """Writes previews: at once into local folders, through a pool into a store."""
 
+    def __init__(self) -> None:
+        self.storage = storage.media_storage()
+        self.local = storage.local_root(self.storage) is not None
+        self.pending: list[Future] = []
 
-def write_previews(
-    scene: Scene, row_off: int, col_off: int, previews: EncodedPreviews
-) -> tuple[str, str]:
-    """Write a patch's encoded RGB and land-cover previews; return their media names."""
-    stem = f"{scene_media_dir(scene)}/{row_off}_{col_off}"
-    rgb_name = f"{stem}.{previews.rgb_extension}"
-    landcover_name = f"{stem}_landcover.png"
-    _write_media(rgb_name, previews.rgb)
-    _write_media(landcover_name, previews.landcover)
-    return rgb_name, landcover_name
+    def write(self, name: str, content: bytes) -> None:
+        if self.local:
+            storage.save_bytes(self.storage, name, content)
+        else:
+            self.pending.append(
+                _upload_pool().submit(storage.save_bytes, self.storage, name, content)
+            )
 
+    def drain(self) -> None:
+        """Wait for every write sent, whatever its outcome (an ingest failing)."""
+        pending, self.pending = self.pending, []
+        wait(pending)
 
-def _write_media(name: str, content: bytes) -> None:
-    path = _media_path(name)
-    try:
-        path.write_bytes(content)
-    except FileNotFoundError:  # the scene's first file: its folder is not there yet
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+    def flush(self) -> None:
+        """Wait for every write sent; raise the first failure once all have ended,
+        so none lands after the ingest has cleaned up."""
+        pending, self.pending = self.pending, []
+        wait(pending)
+        for write in pending:
+            write.result()
+
+    def write_previews(
+        self, scene: Scene, row_off: int, col_off: int, previews: EncodedPreviews
+    ) -> tuple[str, str]:
+        """Write a patch's encoded RGB and land-cover previews; their media names."""
+        stem = f"{scene_media_dir(scene)}/{row_off}_{col_off}"
+        rgb_name = f"{stem}.{previews.rgb_extension}"
+        landcover_name = f"{stem}_landcover.png"
+        self.write(rgb_name, previews.rgb)
+        self.write(landcover_name, previews.landcover)
+        return rgb_name, landcover_name
 
 
 def scene_clear_patches(scene: Scene) -> None:
-    """Remove a scene's patches and preview files (what a failed attempt left)."""
+    """Remove a scene's patches and preview files (what a failed attempt left).
+
+    The rows go first: a patch without its files is never listed, even when the
+    store refuses the deletes too (it is then logged)."""
     Patch.objects.filter(scene=scene).delete()
-    shutil.rmtree(_media_path(scene_media_dir(scene)), ignore_errors=True)
+    try:
+        storage.delete_folder(storage.media_storage(), scene_media_dir(scene))
+    except storage.StorageError as error:
+        logger.warning("scene %s: previews left in the store: %s", scene.pk, error)
 
 
 class PatchBatches:
@@ -66,6 +108,15 @@ class PatchBatches:
         self.pending: list[Patch] = []
         self.created = 0
         self.written_at = time.monotonic()
+        self.previews = PreviewWriter()
+
+    def __enter__(self) -> "PatchBatches":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # An ingest that fails cleans its scene's previews up next: no write of its
+        # may still be on the way then.
+        self.previews.drain()
 
     def add(self, patch: Patch) -> None:
         self.pending.append(patch)
@@ -79,6 +130,7 @@ class PatchBatches:
 
     def save(self, done: int) -> None:
         """Save what is pending (the last, partial batch too) with the progress."""
+        self.previews.flush()
         with transaction.atomic():
             Patch.objects.bulk_create(self.pending)
             self._heartbeat(done)

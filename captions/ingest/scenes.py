@@ -22,8 +22,8 @@ from captions.claims import Claim, claim
 from captions.ingest.input_files import InputFileError, InputPolicy, resolve_input_file
 from captions.ingest.patch_store import (
     PatchBatches,
+    PreviewWriter,
     scene_clear_patches,
-    write_previews,
 )
 from captions.ingest.previews import EncodedPreviews, encode_previews
 from captions.ingest.rasters import RasterError
@@ -36,6 +36,7 @@ from captions.ingest.splits import (
 )
 from captions.landcover import LandCoverError, landcover_stats
 from captions.models import Patch, Scene
+from captions.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -257,8 +258,9 @@ def failures_recorded(
 ) -> Iterator[None]:
     """On any error, mark `scene` failed with the reason and remove its patches and
     files, so a failed ingest leaves nothing half-done behind. `IngestError` and the
-    `expected` errors come out as `IngestError`; anything else as it was raised."""
-    reported: tuple[type[Exception], ...] = (IngestError, *expected)
+    `expected` errors, and a store's failure to write a preview, come out as
+    `IngestError`; anything else as it was raised."""
+    reported: tuple[type[Exception], ...] = (IngestError, StorageError, *expected)
     try:
         yield
     except reported as error:
@@ -361,8 +363,10 @@ def _ingest_patches(
 ) -> tuple[int, int, bool]:
     skipped = done = 0
     all_empty = True
-    batches = PatchBatches(scene)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") as encoder:
+    with (
+        PatchBatches(scene) as batches,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") as encoder,
+    ):
         for strip in pair.strips():
             done += len(strip)
             if any(patch_data.invalid_fraction < 1.0 for patch_data in strip):
@@ -373,11 +377,13 @@ def _ingest_patches(
             # of the statistics and writes here; the strips are read in a third.
             encoded = encoder.map(_encode_previews, kept)
             for patch_data, previews in zip(kept, encoded, strict=True):
-                batches.add(_build_patch(scene, pair, patch_data, previews))
+                batches.add(
+                    _build_patch(scene, pair, patch_data, previews, batches.previews)
+                )
             batches.progress(done)
             if on_progress is not None:
                 on_progress(done, pair.patch_count)
-    batches.save(done)
+        batches.save(done)
     return batches.created, skipped, all_empty
 
 
@@ -386,13 +392,17 @@ def _encode_previews(patch_data: PatchData) -> EncodedPreviews:
 
 
 def _build_patch(
-    scene: Scene, pair: ScenePair, patch_data: PatchData, previews: EncodedPreviews
+    scene: Scene,
+    pair: ScenePair,
+    patch_data: PatchData,
+    previews: EncodedPreviews,
+    writer: PreviewWriter,
 ) -> Patch:
     try:
         stats = landcover_stats(patch_data.codes)
     except LandCoverError as error:
         raise RasterError(f"{pair.landcover_path}: {error}") from None
-    rgb_name, landcover_name = write_previews(
+    rgb_name, landcover_name = writer.write_previews(
         scene, patch_data.row_off, patch_data.col_off, previews
     )
     footprint = patch_data.footprint

@@ -14,8 +14,8 @@ from django.conf import settings
 from captions.ingest.input_files import InputFileError, InputPolicy, resolve_input_path
 from captions.ingest.patch_store import (
     PatchBatches,
+    PreviewWriter,
     scene_clear_patches,
-    write_previews,
 )
 from captions.ingest.previews import encode_previews
 from captions.ingest.rasters import Footprint
@@ -202,12 +202,13 @@ class _TileImport:
         self, discovery: TileDiscovery, on_progress: ProgressCallback | None
     ) -> TileImportResult:
         tiles_total = len(discovery.pairs)
-        for tile_index, pair in enumerate(discovery.pairs):
-            self._add_tile(tile_index, pair)
-            self.batches.progress(self.patches_done)
-            if on_progress is not None:
-                on_progress(tile_index + 1, tiles_total)
-        self.batches.save(self.patches_done)
+        with self.batches:
+            for tile_index, pair in enumerate(discovery.pairs):
+                self._add_tile(tile_index, pair)
+                self.batches.progress(self.patches_done)
+                if on_progress is not None:
+                    on_progress(tile_index + 1, tiles_total)
+            self.batches.save(self.patches_done)
         self._require_patches(tiles_total)
         self._mark_ready()
         return TileImportResult(
@@ -236,7 +237,11 @@ class _TileImport:
             if tile_patch.invalid_fraction > options.max_invalid:
                 self.skipped += 1
                 continue
-            self.batches.add(_build_tile_patch(self.scene, tile_index, tile_patch))
+            self.batches.add(
+                _build_tile_patch(
+                    self.scene, tile_index, tile_patch, self.batches.previews
+                )
+            )
             self.bounds.add(tile_patch.footprint)
 
     def _require_patches(self, tiles_total: int) -> None:
@@ -278,13 +283,15 @@ def _read_tile(
     return tile_patches
 
 
-def _build_tile_patch(scene: Scene, tile_index: int, tile_patch: TilePatch) -> Patch:
+def _build_tile_patch(
+    scene: Scene, tile_index: int, tile_patch: TilePatch, writer: PreviewWriter
+) -> Patch:
     row_off = tile_index * TILE_STRIDE + tile_patch.row_in_tile
     col_off = tile_patch.col_in_tile
     previews = encode_previews(
         tile_patch.rgb, tile_patch.codes, settings.PREVIEW_FORMAT
     )
-    rgb_name, landcover_name = write_previews(scene, row_off, col_off, previews)
+    rgb_name, landcover_name = writer.write_previews(scene, row_off, col_off, previews)
     footprint = tile_patch.footprint
     height, width = tile_patch.codes.shape
     return Patch(

@@ -2,7 +2,11 @@
 // frames scrolled together, and the land cover overlay and region outlines, whose
 // settings are kept in localStorage.
 
+import { notify } from "./server.js";
 import { element, elements, root, state } from "./state.js";
+
+const BROKEN_IMAGE =
+  "A preview could not be loaded: the image store may be unavailable. Reload the page to try again, and tell an admin if it persists.";
 
 const VIEW_PREFERENCES_KEY = "review-view"; // localStorage: overlay, opacity, regions
 const MIN_ZOOM = 1;
@@ -132,5 +136,19 @@ export function setUpImages() {
   }
   for (const button of elements("[data-zoom]")) {
     button.addEventListener("click", () => zoomBy(button.dataset.zoom));
+  }
+  reportBrokenImages();
+}
+
+// A preview that cannot be loaded (the object store down, or refusing the site's
+// credentials) says so instead of leaving an empty frame; one that failed before this
+// script ran too.
+function reportBrokenImages() {
+  const broken = () => notify(BROKEN_IMAGE);
+  for (const image of elements("[data-swap-image]")) {
+    image.addEventListener("error", broken);
+    if (image.complete && image.getAttribute("src") && image.naturalWidth === 0) {
+      broken();
+    }
   }
 }
