@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_batch  # noqa: E402
 import bench_card  # noqa: E402
 import bench_checks  # noqa: E402
 import bench_dashboard  # noqa: E402
@@ -70,6 +71,7 @@ SECTIONS = (
     "dashboard",
     "card",
     "object_store",
+    "batch",
 )
 
 
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         blocks.append(
             bench_object_store.block(bench_object_store.main(store_arguments))
         )
+    if "batch" in only:
+        batch_arguments = ["--database-url", f"{pg}_batch"] if pg else []
+        blocks.append(bench_batch.block(bench_batch.main(batch_arguments)))
     write_report(blocks, partial=len(only) < len(SECTIONS))
 
 

@@ -19,6 +19,7 @@ LOG_ID_NAMES = (
     "job_id",
     "chunk_id",
     "chunk_index",
+    "llm_batch_id",
     "scene_id",
     "release_id",
 )

@@ -511,3 +511,80 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class LLMBatch(models.Model):
+    """A part of a batch job sent through OpenAI's Batch API (docs/generation.md).
+
+    Everything needed to pick the work up again is here, not in a process: a worker
+    that restarts, or another one, polls the batch by its id and ingests its results.
+    `status` mirrors the provider's, with two states of its own before it: planned (a
+    row, nothing sent yet) and submitting (a worker writes and uploads its requests).
+    """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        SUBMITTING = "submitting", "Submitting"
+        VALIDATING = "validating", "Validating"
+        IN_PROGRESS = "in_progress", "In progress"
+        FINALIZING = "finalizing", "Finalizing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+        CANCELLING = "cancelling", "Cancelling"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # At the provider, not ended yet: the poll asks about these.
+    OPEN = (
+        Status.VALIDATING,
+        Status.IN_PROGRESS,
+        Status.FINALIZING,
+        Status.CANCELLING,
+    )
+    # Ended at the provider: whatever it wrote is ingested, the rest listed as failed.
+    ENDED = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
+
+    job = models.ForeignKey(
+        GenerationJob, on_delete=models.CASCADE, related_name="batches"
+    )
+    index = models.PositiveIntegerField()
+    patch_ids = models.JSONField()
+    requests = models.PositiveIntegerField(default=0, help_text="len(patch_ids)")
+    # A name of settings.LLM_ENDPOINTS, as the job's (kept here: a retry as a new
+    # batch goes to the endpoint of now).
+    endpoint = models.CharField(max_length=50)
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PLANNED, db_index=True
+    )
+    input_file_id = models.CharField(max_length=100, blank=True)
+    input_bytes = models.PositiveBigIntegerField(default=0)
+    batch_id = models.CharField(max_length=100, blank=True, db_index=True)
+    output_file_id = models.CharField(max_length=100, blank=True)
+    error_file_id = models.CharField(max_length=100, blank=True)
+    # The provider's request counts, as last polled.
+    requests_total = models.PositiveIntegerField(default=0)
+    requests_completed = models.PositiveIntegerField(default=0)
+    requests_failed = models.PositiveIntegerField(default=0)
+    # What ingesting its results wrote, and result lines it could not use.
+    captions_written = models.PositiveIntegerField(default=0)
+    failures_written = models.PositiveIntegerField(default=0)
+    unreadable_lines = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # The ingest's claim: set by the worker ingesting, moved as it goes (its
+    # heartbeat); a stale one belonged to a worker that died.
+    ingest_beat_at = models.DateTimeField(null=True, blank=True)
+    ingested_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="one_batch_per_index")
+        ]
+        ordering = ["job", "index"]
+
+    def __str__(self) -> str:
+        return f"Job {self.job_id} batch {self.index}"

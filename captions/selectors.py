@@ -26,7 +26,15 @@ from captions.export.formats import (
     iso_utc,
 )
 from captions.json_lookups import ArrayHasElement
-from captions.models import Caption, GenerationJob, Patch, ReleaseItem, Scene
+from captions.models import (
+    Caption,
+    GenerationFailure,
+    GenerationJob,
+    LLMBatch,
+    Patch,
+    ReleaseItem,
+    Scene,
+)
 
 
 def job_summary(job: GenerationJob) -> dict:
@@ -62,6 +70,7 @@ def job_summary(job: GenerationJob) -> dict:
         "eta_s": round(eta_s, 1) if eta_s is not None else None,
         "tokens_in": job.tokens_in,
         "tokens_out": job.tokens_out,
+        "batch": bool(job.options.get("batch")),
         "estimated_cost": job.estimated_cost,
         "actual_cost": round(job.actual_cost, 6),
         "error": job.error,
@@ -69,6 +78,29 @@ def job_summary(job: GenerationJob) -> dict:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+
+
+BATCH_FIELDS = (
+    "index", "status", "requests", "batch_id", "input_file_id", "output_file_id",
+    "error_file_id", "requests_completed", "requests_failed", "captions_written",
+    "failures_written", "unreadable_lines", "error", "submitted_at", "polled_at",
+    "cancel_requested_at", "ingested_at",
+)  # fmt: skip
+
+
+def job_batches(job: GenerationJob) -> list[dict]:
+    """A batch job's batches as the job page and the API show them (one query; the
+    patch ids, up to 50,000 a batch, are left out)."""
+    return list(
+        LLMBatch.objects.filter(job=job).order_by("index").values(*BATCH_FIELDS)
+    )
+
+
+def job_failures(job_id: int) -> QuerySet[GenerationFailure]:
+    """The patches a job could not caption, with the reasons, oldest first."""
+    return GenerationFailure.objects.filter(job_id=job_id).annotate(
+        patch_name=F("patch__source_name")
+    )
 
 
 # --- REST API reads (captions/api/) --------------------------------------------------

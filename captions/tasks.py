@@ -2,7 +2,7 @@ from celery import shared_task
 
 from captions.claims import Claim
 from captions.export import release_files, releases
-from captions.generation import runner
+from captions.generation import batches, runner
 from captions.ingest import scenes
 from captions.log_context import log_ids
 
@@ -38,6 +38,32 @@ def generate_chunk(self, job_id: int, index: int) -> None:
     captioned or failed are skipped."""
     if runner.job_run_chunk(job_id=job_id, index=index) is Claim.BUSY:
         raise self.retry(countdown=runner.chunk_stale_after().total_seconds())
+
+
+@shared_task(name="captions.submit_batch", **LONG_RUNNING)
+def submit_batch(self, batch_id: int) -> None:
+    """Safe to run twice: one worker at a time claims the batch, and one that took
+    over from a dead worker looks for the batch it created before creating one."""
+    with log_ids(llm_batch_id=batch_id):
+        batches.batch_submit(batch_id=batch_id)
+
+
+@shared_task(name="captions.poll_batches")
+def poll_batches() -> None:
+    """Run by Celery beat (CELERY_BEAT_SCHEDULE). Safe to run twice and from two
+    beats at once: each batch is asked about by one poller (a compare-and-set), and
+    ingests and submissions it queues claim their batch."""
+    batches.batches_poll()
+
+
+@shared_task(name="captions.ingest_batch", **LONG_RUNNING)
+def ingest_batch(self, batch_id: int) -> None:
+    """Safe to run twice: the ingest claims its batch, an ingested batch is left
+    alone, and a caption or failure already written is not written again. A batch
+    another worker is ingesting is left to it (the next poll queues it again if
+    that worker died)."""
+    with log_ids(llm_batch_id=batch_id):
+        batches.batch_ingest(batch_id=batch_id)
 
 
 @shared_task(name="captions.build_release", **LONG_RUNNING)

@@ -328,6 +328,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Ingest -----------------------------------------------------------------------
 PREVIEW_FORMAT = env_choice("PREVIEW_FORMAT", "webp", ("webp", "png", "jpeg"))
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 256, minimum=1)
+# A scene being ingested whose worker has not beaten for this long (it beats every
+# second) belonged to a worker that died: the next delivery of its task takes it over.
+SCENE_INGEST_STALE_AFTER_S = env_int("SCENE_INGEST_STALE_AFTER_S", 600, minimum=1)
 # Patches (GeoTIFF) or SatlasPretrain tiles per side of a block that shares a split
 # (captions/ingest/splits.py): 4 keeps neighbours of up to ~10 km together. 1 splits
 # per patch (or per tile), which lets test pairs sit next to training pairs.
@@ -441,6 +444,16 @@ LLM_ENDPOINTS = env_llm_endpoints(
 GENERATION_CHUNK_STALE_AFTER_S = env_int(
     "GENERATION_CHUNK_STALE_AFTER_S", 300, minimum=1
 )
+# Batch jobs (captions/generation/batches.py): Celery beat asks the provider about open
+# batches this often, and ingests those that ended.
+GENERATION_BATCH_POLL_S = env_int("GENERATION_BATCH_POLL_S", 60, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "poll-llm-batches": {
+        "task": "captions.poll_batches",
+        "schedule": float(GENERATION_BATCH_POLL_S),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # /readyz and the jobs page call the workers down when none has written its heartbeat
 # (captions/workers.py) for this long; each worker beats at least every 15 s.
 WORKER_HEARTBEAT_MAX_AGE_S = env_int("WORKER_HEARTBEAT_MAX_AGE_S", 60, minimum=1)

@@ -121,11 +121,14 @@ def start_worker(transactional_db, media_root: Path, tmp_path: Path) -> Iterator
     """Start real `celery worker` processes on this test's database, broker and media.
 
     `start_worker(**env)` returns the process; each is stopped when the test ends.
+    `beat=True` runs Celery beat inside it too (the periodic tasks).
     """
     _purge_broker()
     processes: list[subprocess.Popen] = []
 
-    def start(pool: str = "solo", **extra_env: str) -> subprocess.Popen:
+    def start(
+        pool: str = "solo", *, beat: bool = False, **extra_env: str
+    ) -> subprocess.Popen:
         log_path = tmp_path / f"worker-{len(processes)}.log"
         env = {
             **os.environ,
@@ -139,7 +142,9 @@ def start_worker(transactional_db, media_root: Path, tmp_path: Path) -> Iterator
                 [sys.executable, "-m", "celery", "-A", "chatearthnet_site", "worker",
                  f"--pool={pool}", "--loglevel=INFO", "--without-heartbeat",
                  "--without-mingle", "--without-gossip",
-                 f"--hostname=test{len(processes)}@%h"],
+                 f"--hostname=test{len(processes)}@%h",
+                 *(["--beat", f"--schedule={tmp_path}/beat-{len(processes)}"]
+                   if beat else [])],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip

@@ -99,6 +99,7 @@ MATRIX = [
     Row("POST", "/api/v1/jobs/launch/", curator=201, body=LAUNCH, **CURATORS_ONLY),
     Row("POST", "/api/v1/jobs/{queued_job}/cancel/", curator=200, **CURATORS_ONLY),
     Row("POST", "/api/v1/jobs/{job}/retry-failed/", curator=200, **CURATORS_ONLY),
+    Row("GET", "/api/v1/jobs/{job}/failures/", curator=200, **CURATORS_ONLY),
     Row("POST", "/api/v1/review/next/", annotator=200, curator=200, **REVIEWERS),
     Row("POST", "/api/v1/review/{caption}/", annotator=200, curator=200,
         body={"action": "skip"}, **REVIEWERS),

@@ -267,6 +267,12 @@ class JobLaunchForm(forms.Form):
         required=False,
         help_text="Shared by every worker; empty: no limit.",
     )
+    batch = forms.BooleanField(
+        required=False,
+        label="Batch (OpenAI Batch API)",
+        help_text="Half the price per token, answered within 24 hours; the openai "
+        "backend only. The estimate below is at the batch price.",
+    )
     price_in_per_million = forms.FloatField(
         label="Price in",
         min_value=0,
@@ -363,6 +369,7 @@ class JobLaunchForm(forms.Form):
             include_rgb=data["include_rgb"],
             chunk_size=data["chunk_size"],
             model_reads_images=data["model_reads_images"],
+            batch=data["batch"],
         )
 
 

@@ -30,7 +30,7 @@ LAUNCH_FIELDSETS = [
             "limit",
         ],
     ),
-    ("Model", ["backend", "endpoint", "model", "template", "include_rgb"]),
+    ("Model", ["backend", "endpoint", "model", "template", "include_rgb", "batch"]),
     ("A/B test", ["ab_template", "ab_model", "ab_share"]),
     ("Second opinions", ["qa_rate"]),
     (
@@ -103,8 +103,9 @@ class JobViews(admin.ModelAdmin):
 
     def retry_failed_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         job = self._job_to_change(request, object_id)
+        as_batch = request.POST.get("mode") == "batch"
         try:
-            count = jobs.job_retry_failed(job_id=job.pk)
+            count = jobs.job_retry_failed(job_id=job.pk, as_batch=as_batch)
         except GenerationError as error:
             self.message_user(request, str(error).capitalize(), messages.ERROR)
             return _back_to(job)
@@ -118,7 +119,8 @@ class JobViews(admin.ModelAdmin):
         self.log_change(request, job, f"Re-queued {count} failed or unfinished patches")
         self.message_user(
             request,
-            f"{count} failed or unfinished patches of job #{job.pk} are queued again.",
+            f"{count} failed or unfinished patches of job #{job.pk} are queued again"
+            + (" as a new batch." if as_batch else "."),
             messages.SUCCESS,
         )
         return _back_to(job)
@@ -175,10 +177,11 @@ class JobViews(admin.ModelAdmin):
             form.add_error(None, str(error))
             return None
         self.log_addition(request, job, f"Launched: {job.total} patches")
+        parts = job.batches.count() or job.chunks.count()
+        kind = "batches" if job.options.get("batch") else "chunks"
         self.message_user(
             request,
-            f"Job #{job.pk} is queued: {job.total} patches in {job.chunks.count()} "
-            "chunks.",
+            f"Job #{job.pk} is queued: {job.total} patches in {parts} {kind}.",
             messages.SUCCESS,
         )
         return job

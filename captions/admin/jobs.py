@@ -24,7 +24,7 @@ from captions.admin.live_progress import LiveProgressAdmin
 from captions.admin.own_pages import OwnAddPageAdmin
 from captions.admin.read_only import ReadOnlyAdmin
 from captions.models import GenerationFailure, GenerationJob, Scene
-from captions.selectors import job_summary
+from captions.selectors import job_batches, job_summary
 from captions.workers import workers_seen
 
 FAILURE_MESSAGES_PER_REASON = 3
@@ -38,6 +38,7 @@ OPTION_LABELS = {
     "chunk_size": "chunk size (patches per task)",
     "timeout_s": "request timeout (s)",
     "max_retries": "retries per request",
+    "batch": "batch (OpenAI Batch API, half price)",
 }
 _TEMPLATES = "admin/captions/generationjob"
 
@@ -144,6 +145,7 @@ class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
         "template_link",
         "options_table",
         "failures_by_reason",
+        "batches_table",
         "created_at",
         "started_at",
         "finished_at",
@@ -152,6 +154,13 @@ class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
     class Media:
         css = {"all": ["captions/admin.css"]}
         js = [Script("captions/job_progress.js", type="module")]
+
+    def get_fieldsets(self, request: HttpRequest, obj: GenerationJob | None = None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.options.get("batch"):
+            # After "Progress": where a batch job's work is.
+            fieldsets.insert(1, ("Batches", {"fields": ["batches_table"]}))
+        return fieldsets
 
     # --- permissions: a job changes only through the generation services ------------
 
@@ -252,7 +261,18 @@ class GenerationJobAdmin(JobViews, OwnAddPageAdmin, LiveProgressAdmin):
 
     @admin.display(description="estimated cost")
     def estimated_cost_text(self, job: GenerationJob) -> str:
+        if job.options.get("batch"):
+            return f"{money_text(job.estimated_cost)} (at the batch price)"
         return money_text(job.estimated_cost)
+
+    @admin.display(description="batches")
+    def batches_table(self, job: GenerationJob) -> SafeString:
+        """A batch job's batches: where each is at the provider, and what its
+        results became (captions/generation/batches.py)."""
+        return render_to_string(
+            f"{_TEMPLATES}/batches.html",
+            {"batches": job_batches(job), "poll_s": settings.GENERATION_BATCH_POLL_S},
+        )
 
     @admin.display(description="actual cost")
     def actual_cost_text(self, job: GenerationJob) -> SafeString:

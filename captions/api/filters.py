@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from captions import selectors
 from captions.generation.checks import CHECK_DESCRIPTIONS
 from captions.landcover import CLASSES
-from captions.models import Caption, GenerationJob, Patch, Scene
+from captions.models import Caption, GenerationFailure, GenerationJob, Patch, Scene
 
 # Ids are bigints: a larger number can name nothing, so it is refused up front.
 MAX_ID = 2**63 - 1
@@ -141,6 +141,14 @@ class CaptionFilter(django_filters.FilterSet):
 
     def filter_check(self, captions: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.captions_failing_check(captions, check=value)
+
+
+class JobFailureFilter(django_filters.FilterSet):
+    reason = django_filters.CharFilter(max_length=32)
+
+    class Meta:
+        model = GenerationFailure
+        fields = ["reason"]
 
 
 class JobFilter(django_filters.FilterSet):

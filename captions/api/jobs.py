@@ -1,4 +1,5 @@
-"""Generation jobs for curators: list, detail, plan, launch, cancel, retry failed.
+"""Generation jobs for curators: list, detail, plan, launch, cancel, retry failed,
+and the patches a job could not caption (its failures, each with the reason).
 
 The same services as the admin's job pages (`captions.generation.jobs`, see
 captions/admin/jobs.py): a launch checks the backend and writes the job and its chunks,
@@ -32,7 +33,7 @@ from rest_framework.views import APIView
 
 from captions import selectors
 from captions.api.common import NoInputSerializer, StrictInputSerializer
-from captions.api.filters import MAX_ID, JobFilter
+from captions.api.filters import MAX_ID, JobFailureFilter, JobFilter
 from captions.api.permissions import MayCurate
 from captions.generation import jobs
 from captions.generation.options import (
@@ -52,7 +53,14 @@ from captions.generation.options import (
 from captions.generation.plans import job_plan
 from captions.generation.templates import DEFAULT_TEMPLATE_NAME
 from captions.llm.registry import BACKENDS
-from captions.models import Caption, GenerationJob, Patch, Scene
+from captions.models import (
+    Caption,
+    GenerationFailure,
+    GenerationJob,
+    LLMBatch,
+    Patch,
+    Scene,
+)
 
 
 class SelectionSerializer(serializers.Serializer):
@@ -94,8 +102,15 @@ class JobSerializer(serializers.Serializer):
     eta_s = serializers.FloatField(allow_null=True)
     tokens_in = serializers.IntegerField()
     tokens_out = serializers.IntegerField()
-    estimated_cost = serializers.FloatField(allow_null=True, help_text="USD")
-    actual_cost = serializers.FloatField(help_text="USD")
+    batch = serializers.BooleanField(
+        help_text="Sent through OpenAI's Batch API (`batches` on the job's detail)."
+    )
+    estimated_cost = serializers.FloatField(
+        allow_null=True, help_text="USD; at the batch price for a batch job"
+    )
+    actual_cost = serializers.FloatField(
+        help_text="USD; answers that came in a batch at the batch price"
+    )
     error = serializers.CharField()
     created_at = serializers.DateTimeField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
@@ -103,6 +118,47 @@ class JobSerializer(serializers.Serializer):
 
     def to_representation(self, instance: GenerationJob) -> Any:
         return super().to_representation(selectors.job_summary(instance))
+
+
+class BatchSerializer(serializers.Serializer):
+    """One batch of a batch job (`captions.selectors.job_batches`)."""
+
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=LLMBatch.Status.choices,
+        help_text="planned and submitting are the product's; the rest the provider's.",
+    )
+    requests = serializers.IntegerField()
+    batch_id = serializers.CharField(help_text="The provider's id; empty until sent.")
+    input_file_id = serializers.CharField()
+    output_file_id = serializers.CharField()
+    error_file_id = serializers.CharField()
+    requests_completed = serializers.IntegerField(help_text="As the provider counts.")
+    requests_failed = serializers.IntegerField(help_text="As the provider counts.")
+    captions_written = serializers.IntegerField()
+    failures_written = serializers.IntegerField()
+    unreadable_lines = serializers.IntegerField(
+        help_text="Result lines that were not JSON, named no request of the batch, "
+        "or answered one a second time."
+    )
+    error = serializers.CharField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    polled_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested_at = serializers.DateTimeField(allow_null=True)
+    ingested_at = serializers.DateTimeField(allow_null=True)
+
+
+class JobDetailSerializer(JobSerializer):
+    """A job with its batches (a batch job's; empty for an online job)."""
+
+    batches = BatchSerializer(many=True, read_only=True)
+
+    def to_representation(self, instance: GenerationJob) -> Any:
+        shown = super().to_representation(instance)  # the summary has no batches
+        shown["batches"] = BatchSerializer(
+            selectors.job_batches(instance), many=True
+        ).data
+        return shown
 
 
 def _finite(value: float | None) -> None:
@@ -214,6 +270,11 @@ class LaunchInputSerializer(StrictInputSerializer):
     price_out_per_million = serializers.FloatField(
         min_value=0, required=False, allow_null=True, validators=[_finite]
     )
+    batch = serializers.BooleanField(
+        default=False,
+        help_text="Send the requests through OpenAI's Batch API: half the price, "
+        "answered within 24 hours (openai backend only).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -276,6 +337,7 @@ def _service_arguments(values: dict) -> dict:
             include_rgb=values["include_rgb"],
             chunk_size=values["chunk_size"],
             model_reads_images=values["model_reads_images"],
+            batch=values["batch"],
         ),
         "ab": _ab_test(values),
     }
@@ -302,11 +364,40 @@ class JobListApi(generics.ListAPIView):
 
 class JobDetailApi(generics.RetrieveAPIView):
     permission_classes = [MayCurate]
-    serializer_class = JobSerializer
+    serializer_class = JobDetailSerializer
     lookup_url_kwarg = "job_id"
 
     def get_queryset(self):
         return selectors.job_list()
+
+
+class JobFailuresApi(generics.ListAPIView):
+    """The patches a job could not caption, each with the reason: a request the
+    provider refused, an answer that failed a check before it could be a caption,
+    or a batch's result line that was missing or unreadable."""
+
+    permission_classes = [MayCurate]
+    filterset_class = JobFailureFilter
+
+    @extend_schema_serializer(component_name="JobFailure")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        patch = serializers.IntegerField(source="patch_id")
+        patch_name = serializers.CharField()
+        reason = serializers.CharField(
+            help_text="A short code: server_error, refused, length, missing, "
+            "expired, cancelled, batch_failed, ..."
+        )
+        message = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    serializer_class = OutputSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema: no job to read
+            return GenerationFailure.objects.none()
+        job = get_object_or_404(selectors.job_list(), pk=self.kwargs["job_id"])
+        return selectors.job_failures(job.pk)
 
 
 class JobPlanApi(APIView):
@@ -389,10 +480,18 @@ class JobCancelApi(APIView):
 
 
 class JobRetryFailedApi(APIView):
-    """Queue again the patches of an ended job that have no caption."""
+    """Queue again the patches of an ended job that have no caption: online, or
+    with `{"mode": "batch"}` as new batches of OpenAI's Batch API."""
 
     permission_classes = [MayCurate]
     parser_classes = [JSONParser]
+
+    class InputSerializer(StrictInputSerializer):
+        mode = serializers.ChoiceField(
+            choices=["online", "batch"], default="online",
+            help_text="online: as an online job, whatever the job was; batch: in "
+            "new batches (openai backend only).",
+        )  # fmt: skip
 
     @extend_schema_serializer(component_name="JobRetried")
     class OutputSerializer(serializers.Serializer):
@@ -400,17 +499,20 @@ class JobRetryFailedApi(APIView):
         job = JobSerializer()
 
     @extend_schema(
-        request=None,
+        request=InputSerializer,
         responses={
             200: OutputSerializer,
             409: OpenApiResponse(description="the job is still running"),
         },
     )
     def post(self, request: Request, job_id: int) -> Response:
-        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
+        values = self.InputSerializer(data=request.data)
+        values.is_valid(raise_exception=True)
         job = get_object_or_404(selectors.job_list(), pk=job_id)
         try:
-            count = jobs.job_retry_failed(job_id=job.pk)
+            count = jobs.job_retry_failed(
+                job_id=job.pk, as_batch=values.validated_data["mode"] == "batch"
+            )
         except GenerationError as error:
             return Response({"error": str(error)}, status=status.HTTP_409_CONFLICT)
         job.refresh_from_db()

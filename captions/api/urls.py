@@ -38,6 +38,11 @@ urlpatterns = [
         name="api-job-cancel",
     ),
     path(
+        "jobs/<int:job_id>/failures/",
+        jobs.JobFailuresApi.as_view(),
+        name="api-job-failures",
+    ),
+    path(
         "jobs/<int:job_id>/retry-failed/",
         jobs.JobRetryFailedApi.as_view(),
         name="api-job-retry-failed",

@@ -23,7 +23,9 @@ from captions.generation.options import (
 )
 from captions.generation.plans import ab_template, job_plan, selected_patches
 from captions.llm.base import BackendError
-from captions.models import GenerationJob, JobChunk
+from captions.llm.openai_batches import MAX_REQUESTS_PER_BATCH
+from captions.llm.registry import BATCH_BACKENDS
+from captions.models import GenerationJob, JobChunk, LLMBatch
 
 # A chunk whose run breaks on something unexpected (a bug, an SDK surprise, a lost
 # database connection) is run again, up to this many runs in all; then its job fails
@@ -76,7 +78,10 @@ def job_launch(
             total=len(patch_ids),
             estimated_cost=plan.estimated_cost,
         )
-        _queue_chunks(job, patch_ids, options.chunk_size, first_index=0)
+        if options.batch:
+            _queue_batches(job, patch_ids)
+        else:
+            _queue_chunks(job, patch_ids, options.chunk_size, first_index=0)
     return job
 
 
@@ -95,6 +100,40 @@ def _queue_chunks(
     _enqueue_on_commit(job.pk, [chunk.index for chunk in chunks])
 
 
+def _queue_batches(job: GenerationJob, patch_ids: list[int]) -> None:
+    """Plan a batch job's patches as batches (captions/generation/batches.py), each
+    within the provider's limit of requests, submitted by workers once committed."""
+    last_index = job.batches.aggregate(last=Max("index"))["last"]
+    first_index = 0 if last_index is None else last_index + 1
+    size = MAX_REQUESTS_PER_BATCH
+    batches = LLMBatch.objects.bulk_create(
+        LLMBatch(
+            job=job,
+            index=first_index + number,
+            patch_ids=patch_ids[start : start + size],
+            requests=len(patch_ids[start : start + size]),
+            endpoint=job.endpoint,
+        )
+        for number, start in enumerate(range(0, len(patch_ids), size))
+    )
+    if any(batch.pk is None for batch in batches):  # backends without RETURNING
+        batches = list(job.batches.filter(index__gte=first_index))
+    enqueue_batch_submissions([batch.pk for batch in batches])
+
+
+def enqueue_batch_submissions(batch_ids: list[int]) -> None:
+    """Queue the submission of these batches once the transaction commits."""
+
+    def enqueue() -> None:
+        from captions import tasks  # tasks import the batches, which import this
+
+        for batch_id in batch_ids:
+            tasks.submit_batch.delay(batch_id)
+
+    if batch_ids:
+        transaction.on_commit(enqueue)
+
+
 def _enqueue_on_commit(job_id: int, indexes: list[int]) -> None:
     def enqueue() -> None:
         from captions import tasks  # tasks import the runner, which imports this
@@ -106,7 +145,9 @@ def _enqueue_on_commit(job_id: int, indexes: list[int]) -> None:
 
 
 def job_cancel(*, job_id: int) -> bool:
-    """Ask a running job to stop: workers send no new request once they see it."""
+    """Ask a running job to stop: workers send no new request once they see it, and
+    a batch job's batches are cancelled at the provider by the next poll, queued at
+    once (what they finished is still ingested)."""
     changed = GenerationJob.objects.filter(
         pk=job_id,
         status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING],
@@ -114,24 +155,34 @@ def job_cancel(*, job_id: int) -> bool:
     if changed:
         # Chunks no worker has started yet are done by definition: nothing to send.
         job_finish_if_done(job_id=job_id)
+        if LLMBatch.objects.filter(job_id=job_id).exists():
+            from captions import tasks  # tasks import the batches, which import this
+
+            transaction.on_commit(lambda: tasks.poll_batches.delay())
     return bool(changed)
 
 
-def job_retry_failed(*, job_id: int) -> int:
+def job_retry_failed(*, job_id: int, as_batch: bool = False) -> int:
     """Queue again the patches of an ended job that have no caption; returns how many.
 
     That is the failed patches, and also those a failed or cancelled job never got
-    to, or whose chunk failed: retrying a job that stopped on a wrong key or a broken
-    chunk finishes all of it.
+    to, or whose chunk or batch failed: retrying a job that stopped on a wrong key or
+    a broken chunk finishes all of it. Online by default, whatever the job was;
+    `as_batch`: in new batches (captions/generation/batches.py).
     """
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(pk=job_id)
         if job.status in GenerationJob.ACTIVE:
             raise GenerationError("the job is still running; retry when it has ended")
         job_endpoint(job)  # a job whose endpoint is gone would only fail again
+        if as_batch and job.backend not in BATCH_BACKENDS:
+            raise GenerationError(
+                f"the {job.backend} backend has no batches: retry online instead"
+            )
         planned = {
             patch_id
-            for ids in job.chunks.values_list("patch_ids", flat=True)
+            for model in (JobChunk, LLMBatch)
+            for ids in model.objects.filter(job=job).values_list("patch_ids", flat=True)
             for patch_id in ids
         }
         captioned = set(job.captions.values_list("patch_id", flat=True))
@@ -148,10 +199,13 @@ def job_retry_failed(*, job_id: int) -> int:
         job.save(
             update_fields=["status", "failed", "error", "finished_at", "updated_at"]
         )
-        _queue_chunks(
-            job, patch_ids, job.options.get("chunk_size", DEFAULT_CHUNK_SIZE),
-            first_index=next_index,
-        )  # fmt: skip
+        if as_batch:
+            _queue_batches(job, patch_ids)
+        else:
+            _queue_chunks(
+                job, patch_ids, job.options.get("chunk_size", DEFAULT_CHUNK_SIZE),
+                first_index=next_index,
+            )  # fmt: skip
     return len(patch_ids)
 
 
@@ -205,6 +259,9 @@ def job_finish_if_done(*, job_id: int) -> None:
         status__in=[JobChunk.Status.DONE, JobChunk.Status.FAILED]
     )
     if left.exists():
+        return
+    # A batch is finished work once its results are ingested (batches.py).
+    if LLMBatch.objects.filter(job_id=job_id, ingested_at__isnull=True).exists():
         return
     final = {
         GenerationJob.Status.CANCELLING: GenerationJob.Status.CANCELLED,

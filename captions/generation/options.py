@@ -136,6 +136,9 @@ class JobOptions:
     max_retries: int = 4
     # The launcher's word that a model missing from KNOWN_MODELS reads images.
     model_reads_images: bool = False
+    # Through OpenAI's Batch API (captions/generation/batches.py): at half the price,
+    # answered within 24 hours instead of at once.
+    batch: bool = False
 
     def as_json(self) -> dict:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
@@ -171,6 +174,12 @@ def check_model_for_template(
             "the land-cover map as one: confirm that it does (model_reads_images), or "
             f"choose one known to ({readers})"
         )
+
+
+# OpenAI's Batch API charges half the price per token of the same online request
+# (https://openai.com/api/pricing/): a batch's tokens cost the job's prices (its own,
+# else the model's known online ones) times this.
+BATCH_PRICE_FACTOR = 0.5
 
 
 def prices(model: str, options: JobOptions) -> tuple[float, float] | None:

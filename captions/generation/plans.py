@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from captions.generation.options import (
+    BATCH_PRICE_FACTOR,
     ABTest,
     GenerationError,
     JobOptions,
@@ -31,7 +32,7 @@ from captions.generation.regeneration import (
     with_rejections,
 )
 from captions.generation.templates import spec_of, template_get
-from captions.llm.registry import BACKENDS
+from captions.llm.registry import BACKENDS, BATCH_BACKENDS
 from captions.models import Patch, PromptTemplate
 
 EXPECTED_OUTPUT_TOKENS = 220  # a ChatEarthNet caption: about 150-250 tokens
@@ -100,6 +101,8 @@ def job_plan(
     cost = None
     if job_prices is not None:
         cost = (tokens_in * job_prices[0] + tokens_out * job_prices[1]) / 1e6
+        if options.batch:
+            cost *= BATCH_PRICE_FACTOR
     return JobPlan(prompt_template, count, messages, tokens_in, tokens_out, cost)
 
 
@@ -130,6 +133,11 @@ def _check_launch(
         raise GenerationError("a model name is needed")
     if options.in_flight_per_worker < 1 or options.chunk_size < 1:
         raise GenerationError("in-flight requests and chunk size must be at least 1")
+    if options.batch and backend not in BATCH_BACKENDS:
+        raise GenerationError(
+            "a batch job goes through OpenAI's Batch API: choose the openai backend "
+            f"(the {backend} backend has no batches)"
+        )
 
 
 def messages_for(

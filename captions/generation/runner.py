@@ -12,7 +12,6 @@ threads, and their results are written in short batches by the task's own thread
 
 import contextvars
 import datetime as dt
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -20,35 +19,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from captions.claims import Claim, claim, heartbeat
 from captions.generation.backends import job_backend
-from captions.generation.checks import check_caption
 from captions.generation.jobs import job_chunk_failed, job_fail, job_finish_if_done
-from captions.generation.options import (
-    GenerationError,
-    JobOptions,
-    job_endpoint,
-    prices,
-)
-from captions.generation.plans import messages_for
-from captions.generation.prompts import PromptSpec
-from captions.generation.regeneration import Correction, corrections_for
-from captions.generation.signals import replacements_written
-from captions.generation.templates import spec_of
-from captions.llm.base import Backend, BackendError, ChatRequest, ChatResult
+from captions.generation.options import GenerationError, job_endpoint
+from captions.generation.recording import JobPrompts, write_rows
+from captions.llm.base import Backend, BackendError, ChatResult
 from captions.log_context import log_ids
-from captions.models import (
-    Caption,
-    GenerationFailure,
-    GenerationJob,
-    JobChunk,
-    Patch,
-    PromptTemplate,
-)
+from captions.models import Caption, GenerationFailure, GenerationJob, JobChunk, Patch
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +58,7 @@ class _Outcome:
 class _ChunkRun:
     job: GenerationJob
     chunk: JobChunk
-    spec: PromptSpec
-    options: JobOptions
+    prompts: JobPrompts
     backend: Backend
     pending_captions: list[Caption] = field(default_factory=list)
     pending_failures: list[GenerationFailure] = field(default_factory=list)
@@ -87,21 +67,6 @@ class _ChunkRun:
     stopped: str = ""
     crash: Exception | None = None  # what broke a request unexpectedly
     last_beat: float = field(default_factory=time.monotonic)
-    # A regeneration's rejected captions and reasons, by patch (regeneration.py).
-    corrections: dict[int, Correction] = field(default_factory=dict)
-    spec_b: PromptSpec | None = None  # an A/B job's second arm
-
-    def arm_of(self, patch: Patch) -> str:
-        """ "a" or "b" for an A/B job (a draw fixed by job and patch), "" else."""
-        if self.spec_b is None:
-            return ""
-        return "b" if _draw(self.job.pk, patch.pk) < self.job.b_share else "a"
-
-    def arm(self, arm: str) -> tuple[PromptSpec, str, PromptTemplate]:
-        """The spec, model and template of an arm."""
-        if arm == "b" and self.spec_b is not None and self.job.template_b:
-            return self.spec_b, self.job.model_b, self.job.template_b
-        return self.spec, self.job.model, self.job.template
 
 
 def chunk_stale_after() -> dt.timedelta:
@@ -157,12 +122,11 @@ def _run_claimed(chunk: JobChunk) -> None:
     GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.QUEUED).update(
         status=GenerationJob.Status.RUNNING, started_at=timezone.now()
     )
-    spec = spec_of(job.template)
-    options = JobOptions.from_json(job.options)
+    prompts = JobPrompts.of(job)
     try:
         backend = job_backend(
-            job.backend, job_endpoint(job), options, job.model,
-            int(spec.parameters.get("max_tokens", 300)),
+            job.backend, job_endpoint(job), prompts.options, job.model,
+            int(prompts.spec.parameters.get("max_tokens", 300)),
         )  # fmt: skip
     except (GenerationError, BackendError) as error:
         # This worker does not know the job's endpoint, or has no key for it: no
@@ -171,9 +135,7 @@ def _run_claimed(chunk: JobChunk) -> None:
         job_fail(job_id=job.pk, reason=f"config: {message}")
         _chunk_done(chunk)
         return
-    run = _ChunkRun(job=job, chunk=chunk, spec=spec, options=options, backend=backend)
-    if job.template_b is not None:
-        run.spec_b = spec_of(job.template_b)
+    run = _ChunkRun(job=job, chunk=chunk, prompts=prompts, backend=backend)
     _send_requests(run)
     if run.stopped == _TAKEN_OVER:
         return  # the worker that has the chunk now ends it
@@ -186,11 +148,7 @@ def _send_requests(run: _ChunkRun) -> None:
     """Caption the chunk's patches still to do; what is gathered is written even if
     a request breaks the run."""
     todo = _patches_to_do(run.job, run.chunk)
-    selection = run.job.selection
-    if selection.get("rejected_only") or selection.get("caption_ids"):
-        run.corrections = corrections_for(
-            (patch.pk for patch in todo), selection.get("caption_ids") or ()
-        )
+    run.prompts.load_corrections(patch.pk for patch in todo)
     try:
         if run.job.backend == "offline":
             _run_inline(run, todo)
@@ -216,29 +174,6 @@ def _chunk_done(chunk: JobChunk) -> None:
     job_finish_if_done(job_id=chunk.job_id)
 
 
-def _request_for(run: _ChunkRun, patch: Patch) -> ChatRequest:
-    spec, model, _ = run.arm(run.arm_of(patch))
-    return ChatRequest(
-        messages=messages_for(spec, patch, run.options, run.corrections.get(patch.pk)),
-        model=model,
-        parameters=spec.parameters,
-        landcover=patch.landcover,
-        seed=_seed_for(run.job.pk, patch.pk),
-    )
-
-
-def _draw(job_id: int, patch_id: int) -> float:
-    """A number in [0, 1) fixed by job and patch: which arm of an A/B job a patch
-    goes to, the same on every worker and every retry."""
-    digest = hashlib.blake2b(f"ab:{job_id}:{patch_id}".encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big") / 2**64
-
-
-def _seed_for(job_id: int, patch_id: int) -> int:
-    digest = hashlib.blake2b(f"{job_id}:{patch_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
 def _run_inline(run: _ChunkRun, patches: list[Patch]) -> None:
     """The offline backend answers at once: no threads, one write per chunk."""
     last_poll = time.monotonic()
@@ -248,7 +183,7 @@ def _run_inline(run: _ChunkRun, patches: list[Patch]) -> None:
             _poll(run)
             if run.stopped:
                 return
-        request = _request_for(run, patch)
+        request = run.prompts.request_for(patch)
         outcome = _Outcome(patch, request.messages)
         try:
             outcome.result = run.backend.complete(request)
@@ -259,7 +194,7 @@ def _run_inline(run: _ChunkRun, patches: list[Patch]) -> None:
 
 def _run_concurrently(run: _ChunkRun, patches: list[Patch]) -> None:
     """Keep `in_flight_per_worker` requests going; write results in short batches."""
-    in_flight = run.options.in_flight_per_worker
+    in_flight = run.prompts.options.in_flight_per_worker
     queue: Iterator[Patch] = iter(patches)
     running: dict[Future, _Outcome] = {}
     last_write = last_poll = time.monotonic()
@@ -269,7 +204,7 @@ def _run_concurrently(run: _ChunkRun, patches: list[Patch]) -> None:
                 patch = next(queue, None)
                 if patch is None:
                     break
-                request = _request_for(run, patch)
+                request = run.prompts.request_for(patch)
                 # A copy of this thread's context each: the request's log lines
                 # carry the chunk's ids (a context runs in one thread at a time).
                 context = contextvars.copy_context()
@@ -330,19 +265,14 @@ def _beat(run: _ChunkRun) -> None:
 def _record(run: _ChunkRun, outcome: _Outcome) -> None:
     if outcome.result is not None:
         run.consecutive_failures = 0
-        run.pending_captions.append(_caption_from(run, outcome.patch, outcome))
+        run.pending_captions.append(
+            run.prompts.caption_from(outcome.patch, outcome.messages, outcome.result)
+        )
         return
     error = outcome.error
     assert error is not None
     run.consecutive_failures += 1
-    run.pending_failures.append(
-        GenerationFailure(
-            job=run.job,
-            patch=outcome.patch,
-            reason=error.reason,
-            message=error.message[:2000],
-        )
-    )
+    run.pending_failures.append(run.prompts.failure_from(outcome.patch, error))
     if error.fatal and not run.stopped:
         run.stopped = f"{error.reason}: {error.message}"
     elif run.consecutive_failures >= MAX_CONSECUTIVE_FAILURES and not run.stopped:
@@ -352,88 +282,12 @@ def _record(run: _ChunkRun, outcome: _Outcome) -> None:
         )
 
 
-def _caption_from(run: _ChunkRun, patch: Patch, outcome: _Outcome) -> Caption:
-    result = outcome.result
-    assert result is not None
-    findings = check_caption(
-        result.text, patch.landcover, finish_reason=result.finish_reason
-    )
-    correction = run.corrections.get(patch.pk)
-    arm = run.arm_of(patch)
-    spec, model, template = run.arm(arm)
-    return Caption(
-        patch=patch,
-        job=run.job,
-        source="job",
-        template=template,
-        arm=arm,
-        replaces_id=correction.caption_id if correction else None,
-        replace_reason=(correction.reason or "") if correction else "",
-        generated_text=result.text,
-        text=result.text,
-        messages=outcome.messages,
-        model=result.model or model,
-        parameters=spec.parameters,
-        finish_reason=result.finish_reason,
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        latency_ms=round(result.latency_s * 1000),
-        checks=findings,
-        failed_checks=len(findings),
-    )
-
-
 def _flush(run: _ChunkRun) -> None:
     """Write the results gathered so far, move the job's counts with them, and beat:
     a worker that writes is alive."""
     captions, failures = run.pending_captions, run.pending_failures
     run.pending_captions, run.pending_failures = [], []
-    if captions:
-        _write_rows(run, captions)
-    if failures:
-        _write_rows(run, failures)
+    write_rows(run.job, run.prompts.options, captions)
+    write_rows(run.job, run.prompts.options, failures)
     if captions or failures:
         _beat(run)
-
-
-def _write_rows(run: _ChunkRun, rows: list) -> None:
-    try:
-        with transaction.atomic():
-            type(rows[0]).objects.bulk_create(rows)
-            _count(run, rows)
-    except IntegrityError:
-        # Another run of this chunk (a redelivery) wrote some of these first: write
-        # the rest one by one, each with its own count.
-        for row in rows:
-            try:
-                with transaction.atomic():
-                    row.pk = None
-                    type(row).objects.bulk_create([row])
-                    _count(run, [row])
-            except IntegrityError:
-                continue
-
-
-def _count(run: _ChunkRun, rows: list) -> None:
-    job = run.job
-    if isinstance(rows[0], GenerationFailure):
-        GenerationJob.objects.filter(pk=job.pk).update(failed=F("failed") + len(rows))
-        return
-    replacements = [
-        (row.replaces_id, row.pk, row.replace_reason) for row in rows if row.replaces_id
-    ]
-    if replacements:
-        replacements_written.send(
-            sender=GenerationJob, job=job, replacements=replacements
-        )
-    tokens_in = sum(row.prompt_tokens for row in rows)
-    tokens_out = sum(row.completion_tokens for row in rows)
-    price_in, price_out = prices(job.model, run.options) or (0.0, 0.0)
-    GenerationJob.objects.filter(pk=job.pk).update(
-        done=F("done") + len(rows),
-        tokens_in=F("tokens_in") + tokens_in,
-        tokens_out=F("tokens_out") + tokens_out,
-        actual_cost=F("actual_cost")
-        + (tokens_in * price_in + tokens_out * price_out) / 1e6,
-        updated_at=timezone.now(),
-    )

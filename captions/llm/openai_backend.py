@@ -229,13 +229,29 @@ def _result_from_reply(body: str, requested_model: str, latency_s: float) -> Cha
         reply = json.loads(body)
     except ValueError:
         raise _malformed(f"the reply is not JSON: {body[:_DETAIL_CHARS]!r}") from None
-    choices = reply.get("choices") if isinstance(reply, dict) else None
+    return result_from_completion(reply, requested_model, latency_s, body=body)
+
+
+def result_from_completion(
+    reply: object, requested_model: str, latency_s: float = 0.0, *, body: str = ""
+) -> ChatResult:
+    """The caption in a chat completion (parsed JSON), or the `BackendError` that
+    says why there is none: the same reading for an answer and for a line of a
+    batch's results (captions/llm/openai_batches.py). `body` is the raw text, for
+    the messages."""
+
+    def shown() -> str:  # only for a reply refused: the text is not made otherwise
+        return repr((body or json.dumps(reply))[:_DETAIL_CHARS])
+
+    if not isinstance(reply, dict):
+        raise _malformed(f"the reply has no choices: {shown()}")
+    choices = reply.get("choices")
     if not isinstance(choices, list) or not choices:
-        raise _malformed(f"the reply has no choices: {body[:_DETAIL_CHARS]!r}")
+        raise _malformed(f"the reply has no choices: {shown()}")
     choice = choices[0]
     message = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(message, dict):
-        raise _malformed(f"the reply's choice has no message: {body[:_DETAIL_CHARS]!r}")
+        raise _malformed(f"the reply's choice has no message: {shown()}")
     finish_reason = choice.get("finish_reason") or ""
     if message.get("refusal") or finish_reason == "content_filter":
         reason = message.get("refusal") or "stopped by the content filter"

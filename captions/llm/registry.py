@@ -2,14 +2,19 @@
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from captions.llm.base import Backend, BackendError
 from captions.llm.endpoints import Endpoint, endpoint_api_key
 
+if TYPE_CHECKING:
+    from captions.llm.openai_batches import OpenAIBatches
+
 BACKENDS = ("offline", "openai")
 # Backends that send requests somewhere, and so need an endpoint.
 REMOTE_BACKENDS = ("openai",)
+# Backends with a Batch API (captions/llm/openai_batches.py).
+BATCH_BACKENDS = ("openai",)
 
 
 def get_backend(
@@ -47,3 +52,17 @@ def get_backend(
     from captions.llm.openai_backend import OpenAIBackend
 
     return OpenAIBackend(endpoint.base_url, api_key, name=name, **options)
+
+
+def get_batch_client(
+    endpoint: Endpoint,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    timeout_s: float = 60,
+) -> "OpenAIBatches":
+    """The Batch API of `endpoint`, with its key from `environ` (as `get_backend`
+    pairs them). Raises a "config" `BackendError` when the key is missing."""
+    api_key = endpoint_api_key(endpoint, environ)
+    from captions.llm.openai_batches import OpenAIBatches
+
+    return OpenAIBatches(endpoint.base_url, api_key, timeout_s=timeout_s)

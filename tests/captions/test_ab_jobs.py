@@ -11,7 +11,7 @@ from django.test import Client
 
 from captions.generation.options import ABTest, GenerationError, JobOptions, Selection
 from captions.generation.plans import job_plan
-from captions.generation.runner import _draw
+from captions.generation.recording import ab_draw as _draw
 from captions.models import Caption, PromptTemplate
 from captions.proportions import difference_interval
 from tests.api_data import token_client

@@ -74,6 +74,12 @@ class Command(BaseCommand):
             help="Vision templates with a model the product does not know: confirm "
             "that it reads images",
         )
+        parser.add_argument(
+            "--batch",
+            action="store_true",
+            help="Through OpenAI's Batch API: half the price, answered within 24 "
+            "hours, polled by Celery beat (openai backend only)",
+        )
         self._add_output_arguments(parser)
 
     def _add_model_arguments(self, parser: CommandParser) -> None:
@@ -175,6 +181,7 @@ class Command(BaseCommand):
                 tokens_per_minute=options["tpm"],
                 chunk_size=options["chunk_size"],
                 model_reads_images=options["model_reads_images"],
+                batch=options["batch"],
             ),
             ab=_ab_test(options),
             qa_rate=options["qa_rate"],
