@@ -8,7 +8,8 @@ nothing more. A row that stopped moving belongs to a worker that died: /readyz a
 jobs page tell it from a live one by its age.
 
 The rows are the workers' own, apart from the heartbeats of the work they hold
-(captions/claims.py): a worker can be alive with nothing to do.
+(captions/claims.py): a worker can be alive with nothing to do. At each beat a worker
+also queues again work whose broker message was lost (captions/lost_messages.py).
 """
 
 import datetime as dt
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
+from captions.lost_messages import lost_work_requeue
 from captions.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -125,6 +127,13 @@ class HeartbeatThread(threading.Thread):
         except DatabaseError as error:
             # The worker goes on; /readyz shows the database, then the stale row.
             logger.warning("worker heartbeat not recorded: %s", error)
+            return
+        # A live worker also sends again the work whose message the broker lost;
+        # whatever breaks there, the heartbeat goes on.
+        try:
+            lost_work_requeue()
+        except Exception:
+            logger.exception("could not look for work whose message was lost")
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stopping.set()

@@ -146,9 +146,14 @@ TEMPLATES = [
 
 _default_sqlite = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 try:
+    # Connections are kept for a minute, and checked before a request reuses one: a
+    # connection a database restart broke is replaced instead of failing the request
+    # (docs/operations.md, Faults).
     DATABASES = {
         "default": dj_database_url.parse(
-            env_str("DATABASE_URL", _default_sqlite), conn_max_age=60
+            env_str("DATABASE_URL", _default_sqlite),
+            conn_max_age=60,
+            conn_health_checks=True,
         )
     }
 except ValueError as error:

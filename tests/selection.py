@@ -40,6 +40,7 @@ DEFAULT_CONFIG_TESTS = (
     "tests/test_fuzz_roles.py::test_no_hostile_request_gets_a_5xx[curator]",
     # The broker and the tasks it carries (and the workers, by their fixtures).
     "tests/captions/test_tasks.py",
+    "tests/captions/test_lost_messages.py",  # reads the broker's queue
     # /readyz asks the database, the broker and storage of the configuration it runs on.
     "tests/chatearthnet_site/test_health.py",
     # /metrics counts in the database with filtered aggregates, one SQL per database.

@@ -43,8 +43,9 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 
 # An ingest touches its scene at least once a second (patch_store.PatchBatches); one
-# silent for longer than this belonged to a process that died, and may be taken over.
-STALE_INGEST_AFTER = dt.timedelta(minutes=10)
+# silent for longer than this belonged to a process that died, and may be taken over
+# (SCENE_INGEST_STALE_AFTER_S: tests that kill a worker shorten it).
+STALE_INGEST_AFTER = dt.timedelta(seconds=settings.SCENE_INGEST_STALE_AFTER_S)
 
 
 class IngestError(Exception):
