@@ -35,7 +35,8 @@ DEBUG = env_bool("DEBUG", False)
 # The fallback key only exists so that a fresh checkout runs; production must set one.
 _DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+# Empty (`SECRET_KEY=`, as deploy/chatearthnet.env.example ships it) counts as unset.
+if not DEBUG and SECRET_KEY in (_DEV_SECRET_KEY, ""):
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
@@ -93,6 +94,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "chatearthnet_site.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from gunicorn itself, no second server (docs/deployment.md).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -223,7 +226,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# Where `collectstatic` puts them and WhiteNoise serves them from.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+# With DEBUG on, WhiteNoise serves the source folders, looked up at each request. Read
+# here, not from settings.DEBUG at start-up: the test runner turns that off.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Where previews ("default") and built releases ("releases") live: local folders, or an
@@ -235,8 +242,13 @@ STORAGES: dict[str, dict] = {
         # A patch's previews keep their names when its scene is ingested again.
         "OPTIONS": {"allow_overwrite": True},
     },
+    # With DEBUG off, names with a hash of the content (cached for a year) and gzip
+    # copies, from `collectstatic`; a page naming a file it did not collect fails.
+    # With DEBUG on, the files as they are in the source folders.
     "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
     },
 }
 

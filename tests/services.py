@@ -1,9 +1,13 @@
 """Real services the tests talk to: skipped where they are absent, required in CI."""
 
+import atexit
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -37,13 +41,48 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+_collected_static: list[Path] = []
+
+
+def collected_static_root() -> str:
+    """Static files as `collectstatic` writes them with DEBUG off (names with their
+    hash, chatearthnet_site/settings.py), once per test session: a process with
+    DEBUG off renders a page only with them. Set STATIC_ROOT to this folder."""
+    if not _collected_static:
+        root = Path(tempfile.mkdtemp(prefix="chatearthnet-static-"))
+        atexit.register(shutil.rmtree, root, True)
+        (root / "imagery").mkdir()
+        env = {
+            "PATH": os.environ["PATH"],
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "INGEST_ROOTS": str(root / "imagery"),
+            "VAR_DIR": str(root / "var"),
+            "STATIC_ROOT": str(root / "static"),
+        }
+        python = [sys.executable, *(["-S"] if sys.flags.no_site else [])]
+        subprocess.run(
+            [*python, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        _collected_static.append(root / "static")
+    return str(_collected_static[0])
+
+
+def debug_on(env: dict) -> bool:
+    return env.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 @contextmanager
 def gunicorn_running(env: dict, log_path: Path, ready_path: str) -> Iterator[str]:
     """gunicorn (one worker process) with `env` on a free loopback port, its output
     in `log_path`; yields its URL once `ready_path` answers, stops it afterwards.
-    Run with -S when this interpreter has it (to test another checkout than the
-    installed one): the server imports the same code as this process."""
+    With DEBUG off in `env` and no STATIC_ROOT, it serves the session's
+    collected_static_root(). Run with -S when this interpreter has it (to test
+    another checkout than the installed one): the server imports the same code as
+    this process."""
     python = [sys.executable, *(["-S"] if sys.flags.no_site else [])]
+    if not debug_on(env) and "STATIC_ROOT" not in env:
+        env = {**env, "STATIC_ROOT": collected_static_root()}
     port = free_port()
     with log_path.open("w") as log:
         server = subprocess.Popen(

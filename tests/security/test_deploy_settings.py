@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.services import collected_static_root
 
 README = ROOT / "README.md"
 
@@ -80,6 +81,7 @@ def test_without_debug_set_unknown_urls_get_a_plain_404_page(tmp_path):
         [
             "export SECRET_KEY=" + "k3y-" * 15,
             "export INGEST_ROOTS=/srv/imagery ALLOWED_HOSTS=testserver",
+            f"export STATIC_ROOT={collected_static_root()}",  # the page's stylesheet
             "export DJANGO_SETTINGS_MODULE=chatearthnet_site.settings",
             f"{sys.executable} -c {script!r}",
         ],
