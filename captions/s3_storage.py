@@ -6,14 +6,20 @@ from AWS_STORAGE_BUCKET_NAME and the other AWS_* variables):
 - `url()` gives this site's media URL, as local files have: pages and the API keep
   URLs that check who asks (verification/media.py); `signed_url()` is the store's own,
   short-lived one, handed out only after that check.
-- `put_bytes()` writes a small file in one PUT (the storage API's `save()` goes
-  through boto3's transfer manager, several times slower for a preview).
+- `put_bytes()` writes a small file in one PUT to a URL boto3 signed, sent with
+  urllib3: a third of the CPU of boto3's `put_object` (and far less than the storage
+  API's `save()`, which goes through boto3's transfer manager); ingest sends two a
+  patch.
 - `delete_prefix()` removes a folder's objects a thousand at a time.
 """
 
 import mimetypes
+import re
 import threading
 
+import certifi
+import urllib3
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.utils.encoding import filepath_to_uri
 from storages.backends.s3 import S3Storage
@@ -52,15 +58,59 @@ class PrivateS3Storage(S3Storage):
             )
         return super().url(name, parameters=parameters)
 
+    @property
+    def http(self) -> urllib3.PoolManager:
+        """Connections for `put_bytes`, shared by all threads, with the client's
+        timeouts, TLS checks (AWS_S3_VERIFY, else certifi's as boto3) and retries of
+        what S3 says to retry (500, 503 SlowDown) and of failed connections."""
+        http = self.__dict__.get("_http")
+        if http is None:
+            config = self.client_config
+            verify = self.verify
+            http = self.__dict__["_http"] = urllib3.PoolManager(
+                maxsize=config.max_pool_connections or 10,
+                timeout=urllib3.Timeout(
+                    connect=config.connect_timeout, read=config.read_timeout
+                ),
+                retries=urllib3.Retry(
+                    total=2,
+                    backoff_factor=0.2,
+                    status_forcelist=(500, 502, 503, 504),
+                    allowed_methods=None,
+                    raise_on_status=False,
+                ),
+                cert_reqs="CERT_NONE" if verify is False else "CERT_REQUIRED",
+                ca_certs=verify if isinstance(verify, str) else certifi.where(),
+            )
+        return http
+
     def put_bytes(self, name: str, content: bytes) -> None:
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        self.client.put_object(
-            Bucket=self.bucket_name,
-            Key=self.key(name),
-            Body=content,
-            ContentType=content_type,
+        url = self.client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket_name,
+                "Key": self.key(name),
+                "ContentType": content_type,
+            },
+            ExpiresIn=600,
         )
+        answer = self.http.request(
+            "PUT", url, body=content, headers={"Content-Type": content_type}
+        )
+        if answer.status >= 300:
+            raise _client_error(answer.status, answer.data, "PutObject")
 
     def delete_prefix(self, prefix: str) -> None:
         folder = self.key(prefix).rstrip("/") + "/"
         self.bucket.objects.filter(Prefix=folder).delete()
+
+
+def _client_error(status: int, body: bytes, operation: str) -> ClientError:
+    """What boto3 raises for an S3 error answer (captions/storage.py words it)."""
+    found = re.search(rb"<Code>([A-Za-z0-9.]{1,64})</Code>", body[:4096])
+    code = found.group(1).decode() if found else str(status)
+    return ClientError(
+        {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )

@@ -24,6 +24,7 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.http import FileResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.utils._os import safe_join
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 MEDIA = "default"
 RELEASES = "releases"
@@ -71,7 +72,7 @@ def store_errors(what: str) -> Iterator[None]:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         answer = f"the object store answered {status} {code}"
         raise StorageError(f"{what}: {answer}") from None
-    except EndpointConnectionError:
+    except (EndpointConnectionError, Urllib3Error):
         raise StorageError(f"{what}: the object store does not answer") from None
     except BotoCoreError as error:
         raise StorageError(f"{what}: {type(error).__name__}") from None

@@ -9,6 +9,7 @@ close connections as a store that is down.
 """
 
 import http.client
+import os
 import socket
 import subprocess
 import sys
@@ -66,6 +67,12 @@ class MotoServer:
             for page in pages.paginate(Bucket=bucket, Prefix=prefix)
             for item in page.get("Contents", [])
         )
+
+    def cpu_seconds(self) -> float:
+        """The server process's CPU time so far (user and system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1]
+        user, system = fields.split()[11:13]
+        return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.0
 # Previews sent to an object store at once, per process: one PUT waits on the network
 # far longer than it takes to encode a preview.
-UPLOAD_THREADS = 16
+UPLOAD_THREADS = 8
 
 _uploads: ThreadPoolExecutor | None = None
 _uploads_lock = threading.Lock()

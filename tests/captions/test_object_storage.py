@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from botocore.config import Config
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -28,6 +28,7 @@ from captions.export.release_io import ReleaseError
 from captions.models import Patch, Release, Scene
 from tests.api_data import token_client
 from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
+from tests.captions.test_ingest import ingest
 from tests.chatearthnet_site.test_health import failing, fresh_heartbeat
 from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, StoreProxy
 
@@ -97,14 +98,6 @@ def bucket(settings, moto_server, store_proxy) -> Bucket:
     moto_server.client().create_bucket(Bucket=name)
     use_bucket(settings, store_proxy.url, name)
     return Bucket(moto_server, store_proxy, name)
-
-
-def ingest(*args: object) -> dict:
-    output = __import__("io").StringIO()
-    call_command(
-        "ingest_scene", *map(str, args), "--json", "--no-progress", stdout=output
-    )
-    return json.loads(output.getvalue())
 
 
 @pytest.fixture
@@ -180,6 +173,14 @@ def test_a_store_refusing_writes_halfway_fails_the_scene_and_leaves_nothing(
 def test_wrong_credentials_fail_the_ingest_with_a_clear_reason(bucket, small_pair):
     bucket.proxy.mode = "bad_credentials"
     with pytest.raises(CommandError, match="403 InvalidAccessKeyId"):
+        ingest(*small_pair, "--patch-size", "128")
+    assert Scene.objects.get().status == Scene.Status.FAILED
+    assert not Patch.objects.exists()
+
+
+def test_a_store_that_does_not_answer_fails_the_ingest_saying_so(bucket, small_pair):
+    bucket.proxy.mode = "down"
+    with pytest.raises(CommandError, match="the object store does not answer"):
         ingest(*small_pair, "--patch-size", "128")
     assert Scene.objects.get().status == Scene.Status.FAILED
     assert not Patch.objects.exists()
