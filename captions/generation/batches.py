@@ -38,6 +38,7 @@ from captions.generation.jobs import (
     enqueue_batch_submissions,
     job_fail,
     job_finish_if_done,
+    send_on_commit,
 )
 from captions.generation.options import BATCH_PRICE_FACTOR, GenerationError
 from captions.generation.recording import JobPrompts, write_rows
@@ -307,14 +308,7 @@ def _queue_left_behind() -> None:
 
 
 def _queue_ingest(batch_ids: list[int]) -> None:
-    def enqueue() -> None:
-        from captions import tasks  # tasks import this module
-
-        for batch_id in batch_ids:
-            tasks.ingest_batch.delay(batch_id)
-
-    if batch_ids:
-        transaction.on_commit(enqueue)
+    send_on_commit("ingest_batch", [(batch_id,) for batch_id in batch_ids])
 
 
 def _cancel_batches(job_id: int) -> None:

@@ -121,27 +121,28 @@ def _queue_batches(job: GenerationJob, patch_ids: list[int]) -> None:
     enqueue_batch_submissions([batch.pk for batch in batches])
 
 
-def enqueue_batch_submissions(batch_ids: list[int]) -> None:
-    """Queue the submission of these batches once the transaction commits."""
+def send_on_commit(task_name: str, calls: list[tuple]) -> None:
+    """Queue the task `captions.tasks.<task_name>` once per argument tuple of
+    `calls`, once the transaction commits (none if it rolls back)."""
 
     def enqueue() -> None:
-        from captions import tasks  # tasks import the batches, which import this
+        from captions import tasks  # tasks import the stages, which import this
 
-        for batch_id in batch_ids:
-            tasks.submit_batch.delay(batch_id)
+        task = getattr(tasks, task_name)
+        for arguments in calls:
+            task.delay(*arguments)
 
-    if batch_ids:
+    if calls:
         transaction.on_commit(enqueue)
 
 
+def enqueue_batch_submissions(batch_ids: list[int]) -> None:
+    """Queue the submission of these batches once the transaction commits."""
+    send_on_commit("submit_batch", [(batch_id,) for batch_id in batch_ids])
+
+
 def _enqueue_on_commit(job_id: int, indexes: list[int]) -> None:
-    def enqueue() -> None:
-        from captions import tasks  # tasks import the runner, which imports this
-
-        for index in indexes:
-            tasks.generate_chunk.delay(job_id, index)
-
-    transaction.on_commit(enqueue)
+    send_on_commit("generate_chunk", [(job_id, index) for index in indexes])
 
 
 def job_cancel(*, job_id: int) -> bool:
@@ -156,9 +157,7 @@ def job_cancel(*, job_id: int) -> bool:
         # Chunks no worker has started yet are done by definition: nothing to send.
         job_finish_if_done(job_id=job_id)
         if LLMBatch.objects.filter(job_id=job_id).exists():
-            from captions import tasks  # tasks import the batches, which import this
-
-            transaction.on_commit(lambda: tasks.poll_batches.delay())
+            send_on_commit("poll_batches", [()])
     return bool(changed)
 
 
