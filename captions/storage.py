@@ -19,7 +19,7 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.http import FileResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
@@ -28,6 +28,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 MEDIA = "default"
 RELEASES = "releases"
+# Files up to this size are written in one request (`save_file`).
+SMALL_FILE_BYTES = 8 * 1024 * 1024
 
 
 class StorageError(Exception):
@@ -80,6 +82,22 @@ def store_errors(what: str) -> Iterator[None]:
         raise
     except OSError as error:
         raise StorageError(f"{what}: {error.strerror or error}") from None
+
+
+def save_file(storage: Storage, name: str, path: Path) -> None:
+    """Write the local file `path` under `name`: a small one at once, a large one
+    streamed (an object store's multipart upload), never whole in memory."""
+    root = local_root(storage)
+    if root is not None:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, root / name)
+        return
+    if path.stat().st_size <= SMALL_FILE_BYTES:
+        save_bytes(storage, name, path.read_bytes())
+        return
+    with store_errors(f"writing {name}"), path.open("rb") as content:
+        if storage.save(name, File(content)) != name:
+            raise StorageError(f"writing {name}: the store saved it under another name")
 
 
 def save_bytes(storage: Storage, name: str, content: bytes) -> None:
@@ -161,6 +179,7 @@ def stored_response(
     content_type: str | None = None,
     download_as: str | None = None,
     cache_control: str,
+    ask_store_first: bool = False,
 ) -> HttpResponseBase:
     """The answer that gives a checked-for user a stored file.
 
@@ -169,7 +188,9 @@ def stored_response(
     AWS_QUERYSTRING_EXPIRE seconds (the redirect itself is kept by the browser for
     at most half that). The caller has checked who asks and that the name is one
     it serves; FileNotFoundError for a name out of the storage or a file that is
-    not there (locally, or through the app), StorageError if the store fails.
+    not there (locally, through the app, or with `ask_store_first` a request to
+    the store before a redirect: a 404 of ours rather than the store's),
+    StorageError if the store fails.
     """
     name = _served_name(storage, name)
     signed_url = getattr(storage, "signed_url", None)
@@ -182,6 +203,8 @@ def stored_response(
         )
         response["Cache-Control"] = cache_control
         return response
+    if ask_store_first and not is_stored(storage, name):
+        raise FileNotFoundError(name)
     with store_errors(f"signing {name}"):
         response = HttpResponseRedirect(signed_url(name, download_as=download_as))
     response["Cache-Control"] = (

@@ -231,11 +231,6 @@ class ReleaseFileApi(FileApi):
             mimetypes.guess_type(name)[0] or "application/octet-stream"
         )
         try:
-            # An object store is asked first: its signed URL would not say 404.
-            if storage.local_root(store) is None and not storage.is_stored(
-                store, stored_name
-            ):
-                raise FileNotFoundError(stored_name)
             return storage.stored_response(
                 store,
                 stored_name,
@@ -245,6 +240,7 @@ class ReleaseFileApi(FileApi):
                 ),
                 # A done release never changes.
                 cache_control="private, max-age=31536000, immutable",
+                ask_store_first=True,  # a missing file is our 404, not the store's
             )
         except FileNotFoundError:
             raise Http404(f"release {number} has no file {name}") from None

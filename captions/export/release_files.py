@@ -170,8 +170,7 @@ def _upload(building: Path, number: int) -> None:
 
 
 def _send(store, building: Path, number: int, path: str) -> None:
-    content = (building / path).read_bytes()
-    storage.save_bytes(store, release_file_name(number, path), content)
+    storage.save_file(store, release_file_name(number, path), building / path)
 
 
 @dataclass

@@ -58,17 +58,16 @@ class PreviewWriter:
                 _upload_pool().submit(storage.save_bytes, self.storage, name, content)
             )
 
-    def drain(self) -> None:
+    def drain(self) -> list[Future]:
         """Wait for every write sent, whatever its outcome (an ingest failing)."""
         pending, self.pending = self.pending, []
         wait(pending)
+        return pending
 
     def flush(self) -> None:
         """Wait for every write sent; raise the first failure once all have ended,
         so none lands after the ingest has cleaned up."""
-        pending, self.pending = self.pending, []
-        wait(pending)
-        for write in pending:
+        for write in self.drain():
             write.result()
 
     def write_previews(

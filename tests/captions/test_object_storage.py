@@ -22,6 +22,7 @@ from django.core.management import CommandError
 from django.test import Client
 from playwright.sync_api import expect
 
+from captions import storage
 from captions.export import releases
 from captions.export.filters import export_filters_from
 from captions.export.release_io import ReleaseError
@@ -381,10 +382,14 @@ def build_release(curator, capture) -> Release:
     return releases.release_build(release_id=release.pk)
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["one-request", "streamed"])
 def test_a_release_is_built_into_the_store_and_downloaded_by_signed_url(
     export_world, bucket, media_root, releases_root, curator, consumer,
     enqueued_builds, django_capture_on_commit_callbacks, settings, tmp_path,
+    monkeypatch, streamed,
 ):  # fmt: skip
+    if streamed:  # every file as a large one: through the storage API, streamed
+        monkeypatch.setattr(storage, "SMALL_FILE_BYTES", 0)
     settings.VAR_DIR = tmp_path / "var"
     upload_media(bucket, media_root)
 
