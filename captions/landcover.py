@@ -155,6 +155,14 @@ def landcover_stats(codes: np.ndarray, nodata: int = NODATA) -> dict:
     }
 
 
+def dominant_class(stats: dict) -> int | None:
+    """The WorldCover code with the most pixels of a patch's statistics (ties: lower
+    code, the order of ``overall``); None when no pixel is valid. Stored on the patch
+    (`Patch.dominant_class`) for the map and the geo formats."""
+    overall = stats.get("overall") or []
+    return overall[0]["code"] if overall else None
+
+
 def _require_uint8_range(codes: np.ndarray) -> None:
     if codes.size and (codes.min() < 0 or codes.max() > 255):
         bad = np.unique(codes[(codes < 0) | (codes > 255)])[:10]

@@ -102,6 +102,9 @@ class Patch(models.Model):
     rgb_preview = models.FileField(max_length=300)
     landcover_preview = models.FileField(max_length=300)
     landcover = models.JSONField()
+    # The class with the most pixels (`landcover.dominant_class`), kept beside the
+    # statistics so the map can count patches by it without reading their JSON.
+    dominant_class = models.PositiveSmallIntegerField(null=True, blank=True)
     invalid_fraction = models.FloatField()
     split = models.CharField(max_length=8, choices=Split.choices, db_index=True)
     split_source = models.CharField(

@@ -23,6 +23,7 @@ from captions.devdata.benchmark_templates import (
 from captions.generation.options import JobOptions, Selection
 from captions.generation.templates import template_get
 from captions.ingest.splits import geotiff_split_key, ingested_patch_name, split_for
+from captions.landcover import dominant_class
 from captions.models import Caption, GenerationJob, Patch, PromptTemplate, Scene
 
 ProgressCallback = Callable[[int, int], None]
@@ -237,6 +238,7 @@ class BenchmarkRun:
             "rgb_preview": template.rgb_name,
             "landcover_preview": template.landcover_name,
             "landcover": template.landcover,
+            "dominant_class": dominant_class(template.landcover),
             "invalid_fraction": template.invalid_fraction,
             "split": split_for(
                 geotiff_split_key(

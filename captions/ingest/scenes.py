@@ -34,7 +34,7 @@ from captions.ingest.splits import (
     ingested_patch_name,
     split_for,
 )
-from captions.landcover import LandCoverError, landcover_stats
+from captions.landcover import LandCoverError, dominant_class, landcover_stats
 from captions.models import Patch, Scene
 from captions.storage import StorageError
 
@@ -420,6 +420,7 @@ def _build_patch(
         rgb_preview=rgb_name,
         landcover_preview=landcover_name,
         landcover=stats,
+        dominant_class=dominant_class(stats),
         invalid_fraction=round(patch_data.invalid_fraction, 6),
         source_name=ingested_patch_name(
             scene.name, patch_data.row_off, patch_data.col_off

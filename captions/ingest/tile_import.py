@@ -38,7 +38,7 @@ from captions.ingest.tiles import (
     discover_tile_pairs,
     read_tile_patches,
 )
-from captions.landcover import landcover_stats
+from captions.landcover import dominant_class, landcover_stats
 from captions.models import Patch, Scene
 
 logger = logging.getLogger(__name__)
@@ -294,6 +294,7 @@ def _build_tile_patch(
     rgb_name, landcover_name = writer.write_previews(scene, row_off, col_off, previews)
     footprint = tile_patch.footprint
     height, width = tile_patch.codes.shape
+    stats = landcover_stats(tile_patch.codes)
     return Patch(
         scene=scene,
         row_off=row_off,
@@ -307,7 +308,8 @@ def _build_tile_patch(
         source_name=tile_patch.source_name,
         rgb_preview=rgb_name,
         landcover_preview=landcover_name,
-        landcover=landcover_stats(tile_patch.codes),
+        landcover=stats,
+        dominant_class=dominant_class(stats),
         invalid_fraction=round(tile_patch.invalid_fraction, 6),
         # By name alone: the same tile gets the same split in every scene, and the
         # tiles of one block (the quarters of one tile at least) share it.

@@ -125,6 +125,7 @@ def test_statistics_are_those_of_the_label_codes_of_each_patch(tiles):
         ("water", 256 * 171),
         ("developed area", 256 * 85),
     ]
+    assert berlin.dominant_class == 80
 
 
 def test_labels_read_back_losslessly_from_the_landcover_preview(tiles):

@@ -116,6 +116,8 @@ def test_label_is_reprojected_onto_the_image_grid_with_nearest_neighbour(
     right = patches.get(row_off=0, col_off=200).landcover["overall"]
     assert [entry["code"] for entry in left] == [80]
     assert [entry["code"] for entry in right] == [40]
+    assert patches.get(row_off=0, col_off=0).dominant_class == 80
+    assert patches.get(row_off=0, col_off=200).dominant_class == 40
     # Only the classes of the map, no blend of them (nearest neighbour, not bilinear).
     for patch in patches:
         assert {e["code"] for e in patch.landcover["overall"]} <= {40, 80}
