@@ -36,7 +36,12 @@ urlpatterns = [
     ),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html"),
+        # A form is shown and posted; Django's FormView would also take PUT as a
+        # login attempt.
+        auth_views.LoginView.as_view(
+            template_name="registration/login.html",
+            http_method_names=["get", "head", "post", "options"],
+        ),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

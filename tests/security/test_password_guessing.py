@@ -231,3 +231,17 @@ def test_previews_go_to_the_roles_only(client, alice, preview):
     assert client.get(preview).status_code == 200
     make_user("dave", CONSUMER)
     assert with_token(token_of("dave")).get(preview).status_code == 200
+
+
+def test_the_login_page_takes_a_form_by_post_only(client, alice):
+    """A PUT is no second way in: 405, and no session comes of it."""
+    answer = client.put(
+        LOGIN,
+        f"username=alice&password={password_of('alice')}",
+        content_type="application/x-www-form-urlencoded",
+        REMOTE_ADDR=ALICE_HOME,
+    )
+    assert answer.status_code == 405
+    assert "_auth_user_id" not in client.session
+    assert log_in(client, "alice", password_of("alice"), ALICE_HOME).status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
