@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from chatearthnet_site.favicon import favicon
 from chatearthnet_site.health import healthz, readyz
 from chatearthnet_site.metrics import metrics
 from verification.dashboard import dashboard
@@ -12,6 +13,7 @@ from verification.media import media_file
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
     # Probes: anyone may ask, the answers hold no data (docs/operations.md).
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
