@@ -58,7 +58,7 @@ class PatchAdmin(ReadOnlyAdmin):
         "split",
         "split_source",
         "invalid_percent",
-        "dominant_class",
+        "dominant_share",
     ]
     list_display_links = ["thumbnails"]
     list_filter = ["split", "split_source", "scene"]
@@ -181,8 +181,9 @@ class PatchAdmin(ReadOnlyAdmin):
     def invalid_percent(self, patch: Patch) -> str:
         return _percent(patch.invalid_fraction)
 
-    @admin.display(description="dominant class")
-    def dominant_class(self, patch: Patch) -> SafeString | str:
+    # Not named dominant_class: the admin would show the model's field of that name.
+    @admin.display(description="dominant class", ordering="dominant_class")
+    def dominant_share(self, patch: Patch) -> SafeString | str:
         overall = patch.landcover.get("overall") or []
         if not overall:
             return "—"
