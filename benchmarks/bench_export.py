@@ -13,6 +13,13 @@ from getrusage). List pages (scenes, patches, captions: the first page and a pag
 deep in the cursor chain) are timed at the client and by the server's Server-Timing.
 
     python benchmarks/bench_export.py [--sizes 20000,173488]
+
+`--formats jsonl,geojson` compares export formats instead (issue 14): per size, the
+database is filled once, and each format's file is downloaded `--runs` times, each
+from a freshly started server so that each peak is that download's alone; the
+patches list as GeoJSON (`/api/v1/patches/?format=geojson`) is measured beside them.
+
+    python benchmarks/bench_export.py --formats jsonl,geojson --runs 3
 """
 
 import argparse
@@ -22,6 +29,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -154,11 +162,12 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def download_export(server: Server, token: str) -> dict:
+def download_export(
+    server: Server, token: str, path: str = "/api/v1/export/?format=jsonl"
+) -> dict:
     connection = server.connection()
     started = time.perf_counter()
-    connection.request("GET", "/api/v1/export/?format=jsonl",
-                       headers={"Authorization": f"Token {token}"})  # fmt: skip
+    connection.request("GET", path, headers={"Authorization": f"Token {token}"})
     response = connection.getresponse()
     assert response.status == 200, response.status
     size = lines = 0
@@ -224,30 +233,34 @@ def naive_baseline(env: dict) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def download_with_peak(
+    server: Server, token: str, path: str = "/api/v1/export/?format=jsonl"
+) -> dict:
+    """`download_export`, with the server worker's peak memory while it ran."""
+    sampler_peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            sampler_peak[0] = max(sampler_peak[0], worker_peak_mb(server.process.pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        export = download_export(server, token, path)
+    finally:
+        done.set()
+        sampler.join()
+    export["server_peak_mb"] = max(sampler_peak[0], worker_peak_mb(server.process.pid))
+    return export
+
+
 def measure(database_url: str, pairs: int, page_repeat: int) -> dict:
     env, fill_seconds = fill(database_url, pairs)
     server = Server(env)
     try:
         token = server.token()
-        sampler_peak = [0.0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.2):
-                sampler_peak[0] = max(
-                    sampler_peak[0], worker_peak_mb(server.process.pid)
-                )
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
-            export = download_export(server, token)
-        finally:
-            done.set()
-            sampler.join()
-        export["server_peak_mb"] = max(
-            sampler_peak[0], worker_peak_mb(server.process.pid)
-        )
+        export = download_with_peak(server, token)
         pages = {
             path: time_pages(server, token, path, page_repeat)
             for path in ("/api/v1/scenes/", "/api/v1/patches/", "/api/v1/captions/")
@@ -263,6 +276,97 @@ def measure(database_url: str, pairs: int, page_repeat: int) -> dict:
     }
 
 
+# What `--formats` downloads besides the export formats: the patches as GeoJSON.
+PATCHES_GEOJSON = "patches-geojson"
+
+
+def format_path(name: str) -> str:
+    if name == PATCHES_GEOJSON:
+        return "/api/v1/patches/?format=geojson"
+    return f"/api/v1/export/?format={name}"
+
+
+def measure_formats(
+    database_url: str, pairs: int, formats: list[str], runs: int
+) -> dict:
+    """Each format's download `runs` times over one filled database, each from a
+    fresh server (VmHWM never falls: a server that served one download first would
+    lend its peak to the next); the order turns each run, so no format always goes
+    first while the machine warms up."""
+    env, fill_seconds = fill(database_url, pairs)
+    names = [*formats, PATCHES_GEOJSON]
+    downloads: dict[str, list[dict]] = {name: [] for name in names}
+    for run in range(runs):
+        for name in names[run % len(names) :] + names[: run % len(names)]:
+            server = Server(env)
+            try:
+                downloads[name].append(
+                    download_with_peak(server, server.token(), format_path(name))
+                )
+            finally:
+                server.stop()
+    return {
+        "pairs": pairs,
+        "fill_seconds": fill_seconds,
+        "runs": runs,
+        "formats": {
+            name: {
+                "runs": taken,
+                **{
+                    key: statistics.median(download[key] for download in taken)
+                    for key in ("seconds", "first_byte_s", "bytes", "server_peak_mb")
+                },
+            }
+            for name, taken in downloads.items()
+        },
+    }
+
+
+FORMATS_INTRO = """\
+## GeoJSON export (issue 14)
+
+Target: the GeoJSON export of 173,488 footprints streams in flat memory.
+`benchmarks/bench_export.py --formats jsonl,geojson`: per size, a PostgreSQL database
+filled once by `make_benchmark_data` (every pair verified, every patch with a
+footprint), then each file downloaded {runs} times over loopback by a consumer with a
+token, each time from a freshly started gunicorn with one worker process, so that a
+peak (the worker's VmHWM, Django's start-up included) is that download's alone; the
+figures are medians. `jsonl` is the baseline of the same run; the patches list as
+GeoJSON (`/api/v1/patches/?format=geojson`, every patch with its newest caption's
+status) is measured beside them. Machine: {machine}.
+
+| pairs | file | seconds | first byte | MB sent | server peak |
+| --- | --- | --- | --- | --- | --- |"""
+
+
+def formats_block(results: list[dict], machine: str) -> list[str]:
+    lines = [FORMATS_INTRO.format(runs=results[0]["runs"], machine=machine)]
+    for result in results:
+        for name, figures in result["formats"].items():
+            label = (
+                "`/api/v1/patches/?format=geojson`"
+                if name == PATCHES_GEOJSON
+                else f"export `{name}`"
+            )
+            lines.append(
+                f"| {result['pairs']:,} | {label} | **{figures['seconds']:.1f} s** | "
+                f"{figures['first_byte_s']:.2f} s | {figures['bytes'] / 1e6:.0f} | "
+                f"**{figures['server_peak_mb']:.0f} MB** |"
+            )
+    if len(results) > 1:
+        small, large = results[0]["formats"], results[-1]["formats"]
+        ratios = []
+        for name, figures in large.items():
+            ratio = figures["server_peak_mb"] / small[name]["server_peak_mb"]
+            ratios.append(f"{name} **{ratio:.2f}×**")
+        lines += [
+            "",
+            f"Server peak memory at {results[-1]['pairs']:,} vs "
+            f"{results[0]['pairs']:,} pairs: {', '.join(ratios)}.",
+        ]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -270,7 +374,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     parser.add_argument("--sizes", default="20000,173488")
     parser.add_argument("--page-repeat", type=int, default=30)
+    parser.add_argument(
+        "--formats", default="", help="e.g. jsonl,geojson: compare these formats"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="with --formats")
     args = parser.parse_args(argv)
+    if args.formats:
+        return [
+            measure_formats(
+                args.database_url, int(size), args.formats.split(","), args.runs
+            )
+            for size in args.sizes.split(",")
+        ]
     return [
         measure(args.database_url, int(size), args.page_repeat)
         for size in args.sizes.split(",")

@@ -24,6 +24,7 @@ import bench_export  # noqa: E402
 import bench_generation  # noqa: E402
 import bench_ingest  # noqa: E402
 import bench_landcover  # noqa: E402
+import bench_map  # noqa: E402
 import bench_object_store  # noqa: E402
 import bench_release  # noqa: E402
 import bench_review  # noqa: E402
@@ -65,6 +66,7 @@ SECTIONS = (
     "review",
     "review_http",
     "export",
+    "export_geojson",
     "checks",
     "release",
     "review_browser",
@@ -72,6 +74,7 @@ SECTIONS = (
     "card",
     "object_store",
     "batch",
+    "map",
 )
 
 
@@ -109,6 +112,12 @@ def main(argv: list[str] | None = None) -> None:
             ["--database-url", pg.rsplit("/", 1)[0] + "/bench_export"]
         )
         blocks.append(export_block(export))
+    if "export_geojson" in only and pg:
+        formats = bench_export.main(
+            ["--database-url", pg.rsplit("/", 1)[0] + "/bench_export_formats",
+             "--formats", "jsonl,geojson"]
+        )  # fmt: skip
+        blocks.append(bench_export.formats_block(formats, machine()))
     if "checks" in only:
         blocks.append(checks_block(bench_checks.run()))
     if "release" in only:
@@ -123,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     if "card" in only and pg:
         card = bench_card.main(["--database-url", f"{pg}_card"])
         blocks.append(bench_card.block(card))
+        blocks.append(bench_card.coverage_block(card))
     if "object_store" in only:
         store_arguments = ["--database-url", f"{pg}_store"] if pg else ["--pairs", "0"]
         blocks.append(
@@ -131,6 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     if "batch" in only:
         batch_arguments = ["--database-url", f"{pg}_batch"] if pg else []
         blocks.append(bench_batch.block(bench_batch.main(batch_arguments)))
+    if "map" in only:
+        # SQLite always; PostgreSQL in a database of its own (BENCH_MAP_DATABASE_URL,
+        # else named after `pg`'s: `<name>_map`).
+        map_urls = [os.environ.get("BENCH_MAP_DATABASE_URL", f"{pg}_map")] if pg else []
+        map_arguments = [
+            argument for url in map_urls for argument in ("--database-url", url)
+        ]
+        blocks.append(bench_map.block(bench_map.main(map_arguments), machine()))
     write_report(blocks, partial=len(only) < len(SECTIONS))
 
 

@@ -118,6 +118,23 @@ class Patch(models.Model):
                 fields=["scene", "row_off", "col_off"], name="one_patch_per_window"
             )
         ]
+        indexes = [
+            # The map's reads (verification/map_data.py): the footprint first, and
+            # all they need of a patch, so a viewport is read from the index alone,
+            # not from rows that carry the statistics' JSON.
+            models.Index(
+                fields=[
+                    "south",
+                    "north",
+                    "west",
+                    "east",
+                    "dominant_class",
+                    "split",
+                    "id",
+                ],
+                name="patch_map_footprint",
+            ),
+        ]
         ordering = ["scene", "row_off", "col_off"]
         verbose_name_plural = "patches"
 
@@ -371,6 +388,11 @@ class Caption(models.Model):
                 "patch",
                 name="review_queue_order",
                 condition=models.Q(status="pending"),
+            ),
+            # A patch's newest caption and its status, from the index alone (the
+            # map's status of a patch).
+            models.Index(
+                fields=["patch", "id", "status"], name="caption_newest_status"
             ),
         ]
 

@@ -1,7 +1,6 @@
 """Reads of the captions app, shaped once for pages, the API and commands."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db.models import (
@@ -12,6 +11,7 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     TextField,
 )
 from django.db.models.functions import Cast
@@ -25,6 +25,8 @@ from captions.export.formats import (
     image_path,
     iso_utc,
 )
+from captions.geo.bbox import BoundingBox
+from captions.geo.footprints import PatchFootprint
 from captions.json_lookups import ArrayHasElement
 from captions.models import (
     Caption,
@@ -137,26 +139,71 @@ def patches_with_class(patches: QuerySet[Patch], *, code: int) -> QuerySet[Patch
     return patches.filter(ArrayHasElement("landcover__overall", key="code", value=code))
 
 
-@dataclass(frozen=True)
-class BoundingBox:
-    """Longitude / latitude bounds; west > east crosses the antimeridian."""
-
-    west: float
-    south: float
-    east: float
-    north: float
-
-
 def patches_intersecting(
     patches: QuerySet[Patch], *, box: BoundingBox
 ) -> QuerySet[Patch]:
     """Patches whose footprint meets the box; patches without one never do."""
-    latitudes = Q(south__lte=box.north, north__gte=box.south)
-    if box.west <= box.east:
-        longitudes = Q(west__lte=box.east, east__gte=box.west)
+    return patches.filter(footprint_meets(box))
+
+
+SIDES = ("west", "south", "east", "north")
+
+
+def footprint_meets(box: BoundingBox, *, patch: str = "") -> Q:
+    """The condition that a patch's footprint meets the box (touching counts), for
+    a query of patches (`patch=""`) or of rows reaching one (`patch="patch__"`):
+    the queue, the export and the QA sample take the patches API's rule. A patch
+    without a footprint never meets a box (NULL compares false)."""
+    west, south, east, north = (f"{patch}{side}" for side in SIDES)
+    latitudes = Q(**{f"{south}__lte": box.north, f"{north}__gte": box.south})
+    # Either side of the antimeridian: [west, 180] or [-180, east].
+    reaches_either_part = Q(**{f"{west}__lte": box.east}) | Q(
+        **{f"{east}__gte": box.west}
+    )
+    # A footprint whose west is east of its east crosses the antimeridian too.
+    crosses = Q(**{f"{west}__gt": F(east)})
+    if not box.crosses_antimeridian:
+        within = Q(**{f"{west}__lte": box.east, f"{east}__gte": box.west})
+        longitudes = within | (crosses & reaches_either_part)
     else:
-        longitudes = Q(east__gte=box.west) | Q(west__lte=box.east)
-    return patches.filter(latitudes & longitudes)
+        # Both hold the antimeridian when both cross it.
+        longitudes = reaches_either_part | crosses
+    return latitudes & longitudes
+
+
+def patch_footprints() -> QuerySet[Patch]:
+    """The patches that have a footprint: the others have no place on a map."""
+    return Patch.objects.filter(
+        west__isnull=False, south__isnull=False, east__isnull=False, north__isnull=False
+    )
+
+
+# PatchFootprint's fields, in order, from a patch annotated with its newest caption.
+_FOOTPRINT_FIELDS = (
+    "id", "source_name", "scene_id", "scene__name", "split", "dominant_class",
+    "newest_caption_id", "newest_caption_status", "west", "south", "east", "north",
+)  # fmt: skip
+FOOTPRINT_CHUNK_SIZE = 2000
+
+
+def patch_footprint_rows(
+    patches: QuerySet[Patch], *, chunk_size: int = FOOTPRINT_CHUNK_SIZE
+) -> Iterator[PatchFootprint]:
+    """`patches` (from `patch_footprints()`, filtered) in id order with their newest
+    caption, read in chunks from a database cursor: one query, whatever their
+    number."""
+    newest = Caption.objects.filter(patch=OuterRef("pk")).order_by("-id")
+    rows = (
+        patches.annotate(
+            newest_caption_id=Subquery(newest.values("id")[:1]),
+            newest_caption_status=Subquery(newest.values("status")[:1]),
+        )
+        .order_by("id")
+        .values_list(*_FOOTPRINT_FIELDS)
+        .iterator(chunk_size=chunk_size)
+    )
+    for row in rows:
+        yield PatchFootprint(*row)
 
 
 def caption_list(*, with_messages: bool = False) -> QuerySet[Caption]:
@@ -218,6 +265,7 @@ _PAIR_LOOKUPS = {
     "source": "source",
     "reviewer": "reviewed_by__username",
     "reviewed_at": "reviewed_at",
+    "dominant_class": "patch__dominant_class",
 }
 # A release item froze what a review can change; the rest is read from its caption.
 _FROZEN_LOOKUPS = {
@@ -260,6 +308,8 @@ def verified_captions(*, filters: ExportFilters) -> QuerySet[Caption]:
         captions = captions.filter(job_id=filters.job)
     if filters.reviewed_since is not None:
         captions = captions.filter(reviewed_at__gte=filters.reviewed_since)
+    if filters.bbox is not None:
+        captions = captions.filter(footprint_meets(filters.bbox, patch="patch__"))
     return captions.order_by("id")
 
 
@@ -340,6 +390,7 @@ def _export_record(row: dict, image_url_prefix: str) -> ExportRecord:
         source=row["source"],
         reviewer=row["reviewer"] or None,
         reviewed_at=iso_utc(row["reviewed_at"]),
+        dominant_class=row["dominant_class"],
     )
 
 

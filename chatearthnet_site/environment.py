@@ -166,3 +166,34 @@ def store_origins(endpoint_url: str | None) -> list[str]:
     except ValueError:  # a name: buckets may be its subdomains
         return [f"{parts.scheme}://{host}", f"{parts.scheme}://*.{host}"]
     return [f"{parts.scheme}://{host}"]
+
+
+_TILE_PLACEHOLDERS = ("{z}", "{x}", "{y}")
+
+
+def env_tile_url(name: str) -> str:
+    """A tile server's URL template as Leaflet reads it, e.g.
+    `https://tile.example.org/{z}/{x}/{y}.png` (`{s}` for subdomains, `{r}` for
+    high-resolution tiles); empty: no tile server."""
+    url = os.environ.get(name, "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ImproperlyConfigured(f"{name}={url!r} is not an http(s) URL")
+    missing = [word for word in _TILE_PLACEHOLDERS if word not in url]
+    if missing:
+        raise ImproperlyConfigured(
+            f"{name}={url!r} lacks {', '.join(missing)}: give a tile URL template "
+            "such as https://tile.example.org/{z}/{x}/{y}.png"
+        )
+    return url
+
+
+def tile_origin(url: str) -> str:
+    """The origin a tile URL template's tiles come from, for the CSP: a `{s}`
+    subdomain becomes a wildcard (`https://{s}.tile.example.org` ->
+    `https://*.tile.example.org`)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1].replace("{s}", "*")
+    return f"{parts.scheme}://{host}"

@@ -10,6 +10,7 @@ SECRET_KEY and INGEST_ROOTS must be set; docs/security.md lists the rest.
 """
 
 import datetime as dt
+import importlib.util
 from pathlib import Path
 
 import dj_database_url
@@ -25,7 +26,9 @@ from chatearthnet_site.environment import (
     env_paths,
     env_rate,
     env_str,
+    env_tile_url,
     store_origins,
+    tile_origin,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -225,7 +228,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Leaflet for the map page comes from django-leaflet, its static files only
+# (`leaflet/...`). Not an installed app: the admin would import its `admin` module,
+# which needs GeoDjango and so a system GDAL library (rasterio brings its own).
+_leaflet = importlib.util.find_spec("leaflet")
+if _leaflet is None or _leaflet.origin is None:
+    raise ImproperlyConfigured("django-leaflet is not installed (pyproject.toml)")
+STATICFILES_DIRS = [BASE_DIR / "static", Path(_leaflet.origin).parent / "static"]
 # Where `collectstatic` puts them and WhiteNoise serves them from.
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 # With DEBUG on, WhiteNoise serves the source folders, looked up at each request. Read
@@ -433,6 +442,16 @@ if AWS_STORAGE_BUCKET_NAME:
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"] += store_origins(
         AWS_S3_ENDPOINT_URL
     )
+
+# --- The map's basemap (verification/map_views.py, docs/map.md) --------------------
+# Tiles from this server when set, a URL template such as
+# https://tile.example.org/{z}/{x}/{y}.png, credited with MAP_TILE_ATTRIBUTION (plain
+# text); unset, the map draws the bundled world outline and needs no network. Set, the
+# pages may show images from the tile server's origin too.
+MAP_TILE_URL = env_tile_url("MAP_TILE_URL")
+MAP_TILE_ATTRIBUTION = env_str("MAP_TILE_ATTRIBUTION", "").strip()
+if MAP_TILE_URL:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(tile_origin(MAP_TILE_URL))
 
 # Imagery to ingest is read from INGEST_ROOTS by the worker that runs the ingest. On
 # several machines, give ingest a queue of its own (INGEST_QUEUE=ingest) and start the

@@ -24,9 +24,11 @@ DEFAULT_CONFIG_TESTS = (
     "tests/captions/test_recipe_order.py::"  # a data migration reading previews
     + "test_the_migration_backfills_first_seen_from_the_preview_and_skips_the_rest",
     "tests/verification/test_services.py",  # the review queue's claims
+    "tests/verification/test_area_filters.py",  # the queue's claims by area
     "tests/verification/test_dashboard.py",  # JSON key transforms
     "tests/captions/test_api_captions.py",  # filters by JSON lookups
     "tests/captions/test_api_patches.py",
+    "tests/verification/test_api_map.py",  # the map's cells: SQL per database
     "tests/captions/test_generation.py",  # jobs' guarded updates, locks
     "tests/captions/test_chunk_claims.py",
     "tests/security/test_claims_and_limits.py",
@@ -51,6 +53,8 @@ DEFAULT_CONFIG_TESTS = (
     "tests/captions/test_releases.py",
     "tests/captions/test_chatearthnet_roundtrip.py",  # commands, files, a release
     "tests/captions/test_export_api.py",
+    "tests/captions/test_area_export.py",  # a command, release files by area
+    "tests/captions/test_geojson.py",  # newest-caption subqueries, a command
     # The management commands, on the default database and broker.
     "tests/captions/test_generate_captions_command.py",
     "tests/captions/test_captions_import.py",

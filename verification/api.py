@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from captions.api.common import NoInputSerializer, StrictInputSerializer
-from captions.api.filters import MAX_ID, is_database_id
+from captions.api.filters import MAX_ID, BoundingBoxInputField, is_database_id
 from captions.models import Caption
 from verification import blind, queue, selectors, services
 from verification.permissions import IsReviewer
@@ -33,7 +33,7 @@ from verification.serializers import (
 )
 
 SKIP_IDS_KEPT = 50  # as many as the page keeps in the session
-FILTER_FIELDS = frozenset({"scene", "job", "check", "landcover_class"})
+FILTER_FIELDS = frozenset({"scene", "job", "check", "landcover_class", "bbox"})
 
 
 def _require_database_id(caption_id: int) -> None:
@@ -54,7 +54,7 @@ class ReviewNextApi(APIView):
     second one. A caller holds at most two captions: skipping the one held gets a
     second beside it (to fetch ahead, as the page does); at two, the skipped claim
     that would expire first is given back before another is taken. Curators may
-    narrow the queue as on the page: scene, job, failed check, class present.
+    narrow the queue as on the page: scene, job, failed check, class present, area.
     """
 
     permission_classes = [IsReviewer]
@@ -85,6 +85,11 @@ class ReviewNextApi(APIView):
             required=False,
             help_text="Curators only: patches where this WorldCover class is present.",
         )
+        bbox = BoundingBoxInputField(
+            required=False,
+            help_text="Curators only: west,south,east,north in degrees, patches "
+            "whose footprint meets the box (west > east crosses the antimeridian).",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -106,6 +111,7 @@ class ReviewNextApi(APIView):
                 job_id=values.get("job"),
                 check=values.get("check", ""),
                 class_code=values.get("landcover_class"),
+                bbox=values.get("bbox"),
             )
         caption = queue.queue_claim_next(
             user=request.user,

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from captions.api.common import NoInputSerializer, StrictInputSerializer
 from captions.api.errors import ErrorSerializer
-from captions.api.filters import MAX_ID, is_database_id
+from captions.api.filters import MAX_ID, BoundingBoxInputField, is_database_id
 from captions.api.permissions import MayCurate
 from captions.models import Caption
 from verification import curation
@@ -96,11 +96,18 @@ def _valid(serializer_class, request: Request) -> dict:
 
 class QaSampleSerializer(StrictInputSerializer):
     per_class = serializers.IntegerField(min_value=1, max_value=MAX_PER_CLASS)
+    bbox = BoundingBoxInputField(
+        required=False,
+        help_text="west,south,east,north in degrees: sample only captions of "
+        "patches whose footprint meets the box (west > east crosses the "
+        "antimeridian).",
+    )
 
 
 class QaSampleApi(APIView):
     """Open QA reviews stratified by land-cover class, until each class present in
-    verified captions has `per_class` of them; the number opened per class code."""
+    verified captions has `per_class` of them; the number opened per class code.
+    With `bbox`, only captions of patches inside the area count and are opened."""
 
     permission_classes = [MayCurate]
     parser_classes = [JSONParser]
@@ -108,7 +115,9 @@ class QaSampleApi(APIView):
     @extend_schema(request=QaSampleSerializer, responses={200: dict})
     def post(self, request: Request) -> Response:
         values = _valid(QaSampleSerializer, request)
-        opened = curation.qa_sample_by_class(per_class=values["per_class"])
+        opened = curation.qa_sample_by_class(
+            per_class=values["per_class"], bbox=values.get("bbox")
+        )
         return Response({"opened": {str(code): n for code, n in opened.items()}})
 
 

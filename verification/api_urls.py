@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from verification import api, api_qa, api_quality, api_tokens
+from verification import api, api_map, api_qa, api_quality, api_tokens
 
 urlpatterns = [
     path("auth/token/", api_tokens.TokenApi.as_view(), name="api-token"),
@@ -37,6 +37,7 @@ urlpatterns = [
         api_qa.GoldDetailApi.as_view(),
         name="api-gold-detail",
     ),
+    path("map/", api_map.MapApi.as_view(), name="api-map"),
     path("review/next/", api.ReviewNextApi.as_view(), name="api-review-next"),
     path(
         "review/<int:caption_id>/",

@@ -8,9 +8,11 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
+from captions.geo.bbox import BoundingBox
 from captions.json_lookups import ArrayHasElement
 from captions.landcover import CODES
 from captions.models import Caption
+from captions.selectors import footprint_meets
 from verification.blind import STATUS_OF, clean_text, qa_open
 from verification.errors import ReviewError
 from verification.models import GoldCaption, QaReview, Revision, Verdict
@@ -139,15 +141,20 @@ def _note(caption: Caption, user, reason: str) -> None:
     )  # fmt: skip
 
 
-def qa_sample_by_class(*, per_class: int, caption_ids=None) -> dict[int, int]:
+def qa_sample_by_class(
+    *, per_class: int, caption_ids=None, bbox: BoundingBox | None = None
+) -> dict[int, int]:
     """Second opinions stratified by land-cover class: for each class present in
-    verified captions (of `caption_ids`, if given), open QA reviews on randomly
-    chosen ones without a QA review until `per_class` reviews hold that class.
+    verified captions (of `caption_ids`, if given; of patches whose footprint meets
+    `bbox`, if given), open QA reviews on randomly chosen ones without a QA review
+    until `per_class` reviews of those captions hold that class.
     Returns how many were opened per class code. Curators' work: the API checks the
     role; `manage.py sample_qa` is the operator's."""
     verified = Caption.objects.filter(status__in=STATUS_FOR_QA)
     if caption_ids is not None:
         verified = verified.filter(pk__in=list(caption_ids))
+    if bbox is not None:
+        verified = verified.filter(footprint_meets(bbox, patch="patch__"))
     opened: dict[int, int] = {}
     for code in CODES:
         with_class = verified.filter(

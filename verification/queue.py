@@ -26,8 +26,10 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, Field, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from captions.geo.bbox import BoundingBox
 from captions.json_lookups import ArrayHasElement
 from captions.models import Caption
+from captions.selectors import footprint_meets
 from verification.errors import NotYourClaim
 from verification.models import GoldCaption, QaReview, QualitySettings
 from verification.roles import reads_every_verdict
@@ -48,6 +50,7 @@ class QueueFilter:
     job_id: int | None = None
     check: str = ""
     class_code: int | None = None
+    bbox: BoundingBox | None = None  # patches whose footprint meets it
 
     def apply(self, captions: QuerySet[Caption]) -> QuerySet[Caption]:
         if self.scene_id:
@@ -66,6 +69,8 @@ class QueueFilter:
                     "patch__landcover__overall", key="code", value=self.class_code
                 )
             )
+        if self.bbox is not None:
+            captions = captions.filter(footprint_meets(self.bbox, patch="patch__"))
         return captions
 
 

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from verification import curation_views, views
+from verification import curation_views, map_views, views
 
 urlpatterns = [
+    path("map/", map_views.map_page, name="map"),
+    path("map/world.geojson", map_views.world_geojson, name="map-world"),
     path("review/next/", views.review_next, name="review-next"),
     path("review/<int:caption_id>/", views.review, name="review"),
     path("review/<int:caption_id>/action/", views.review_action, name="review-action"),

@@ -21,6 +21,7 @@ from captions.api.errors import body_too_large_message, first_message
 from captions.api.filters import MAX_ID, is_database_id
 from captions.generation.checks import CHECK_DESCRIPTIONS
 from captions.generation.vocabulary import CLASS_WORDS
+from captions.geo.bbox import BadBoundingBox, parse_bbox
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
 from captions.models import Caption
 from verification import blind, queue, selectors, services
@@ -71,8 +72,9 @@ class BadQueueFilter(services.ReviewError):
 
 
 def _queue_filter(request: HttpRequest) -> queue.QueueFilter | None:
-    """Curators may narrow the queue with ?scene=&job=&check=&class=; an empty value
-    is no filter, a malformed one a `BadQueueFilter`. Others' filters are ignored."""
+    """Curators may narrow the queue with ?scene=&job=&check=&class=&bbox=; an empty
+    value is no filter, a malformed one a `BadQueueFilter`. Others' filters are
+    ignored."""
     if not is_curator(request.user):
         return None
     params = request.GET
@@ -91,11 +93,17 @@ def _queue_filter(request: HttpRequest) -> queue.QueueFilter | None:
         raise BadQueueFilter(
             f"check: give the code of a check (at most {MAX_CHECK_CHARS} characters)"
         )
+    bbox = params.get("bbox", "")
+    try:
+        box = parse_bbox(bbox) if bbox else None
+    except BadBoundingBox as error:
+        raise BadQueueFilter(f"bbox: {error}") from None
     return queue.QueueFilter(
         scene_id=numbers["scene"],
         job_id=numbers["job"],
         check=check,
         class_code=numbers["class"],
+        bbox=box,
     )
 
 

@@ -22,6 +22,7 @@ from captions.generation.options import (
     parse_caption_ids,
 )
 from captions.generation.templates import DEFAULT_TEMPLATE_NAME, template_check_edit
+from captions.geo.bbox import BadBoundingBox, BoundingBox, parse_bbox
 from captions.ingest import scenes
 from captions.ingest.rasters import L2A_OFFSET_CHOICES, RasterError, parse_bands
 from captions.llm.registry import BACKENDS
@@ -456,6 +457,13 @@ class ReleaseCreateForm(forms.Form):
     reviewed_since = forms.DateTimeField(
         required=False, help_text="Only pairs reviewed at or after this time (UTC)."
     )
+    bbox = forms.CharField(
+        label="Area (bbox)",
+        required=False,
+        help_text="west,south,east,north in degrees, e.g. 11.9,44.9,12.1,45.1: only "
+        "patches whose footprint meets the box (west > east crosses the "
+        "antimeridian). Empty: anywhere.",
+    )
     description = forms.CharField(
         required=False,
         max_length=2000,
@@ -488,8 +496,16 @@ class ReleaseCreateForm(forms.Form):
                 "scene": values["scene"].pk if values["scene"] else None,
                 "job": values["job"].pk if values["job"] else None,
                 "reviewed_since": values["reviewed_since"],
+                "bbox": values["bbox"],
             }
         )
+
+    def clean_bbox(self) -> BoundingBox | None:
+        text = self.cleaned_data["bbox"]
+        try:
+            return parse_bbox(text) if text else None
+        except BadBoundingBox as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 class PatchSplitForm(forms.Form):

@@ -234,7 +234,11 @@ class ReleaseAdmin(OwnAddPageAdmin, LiveProgressAdmin, ReadOnlyAdmin):
     def create_view(self, request: HttpRequest) -> HttpResponse:
         if not self.may_open_add_page(request):
             raise PermissionDenied
-        form = ReleaseCreateForm(request.POST if request.method == "POST" else None)
+        # ?bbox= fills the area in (the map page's drawn box); it is checked on POST.
+        form = ReleaseCreateForm(
+            request.POST if request.method == "POST" else None,
+            initial={"bbox": request.GET.get("bbox", "")[:200]},
+        )
         if form.is_valid():
             try:
                 release = releases.release_create(

@@ -1,7 +1,7 @@
 """Export: the verified pairs streamed in a training format, and their images.
 
-`GET /api/v1/export/?format=jsonl|chatearthnet|llava|csv` streams every approved or
-edited caption that matches the filters, written row by row from a database cursor
+`GET /api/v1/export/?format=jsonl|chatearthnet|llava|csv|geojson` streams every
+approved or edited caption that matches the filters, written row by row from a cursor
 (captions/export/formats.py, captions/selectors.py): the response starts at once and the
 server's memory stays flat at any size. Consumers and curators only (docs/export.md).
 """
@@ -122,6 +122,14 @@ def _flag(name: str, value: object) -> bool:
 
 _TEXT = OpenApiTypes.STR
 _JSON_ARRAY = {"type": "array", "items": {"type": "object"}}
+_GEOJSON = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": _JSON_ARRAY,
+    },
+    "required": ["type", "features"],
+}
 
 
 class ExportApi(FileApi):
@@ -135,7 +143,9 @@ class ExportApi(FileApi):
             "caption id order, streamed as they are read. `jsonl`: one object per "
             "pair with every field; `chatearthnet`: ChatEarthNet's JSON array of "
             "{image, caption} for one split (split is required); `llava`: LLaVA's "
-            "conversation array; `csv`: id, image, caption, status, split. Image "
+            "conversation array; `csv`: id, image, caption, status, split; "
+            "`geojson`: a GeoJSON FeatureCollection, one Feature per pair with its "
+            "patch's footprint and the jsonl fields as properties. Image "
             "paths are `images/<scene id>/<patch id>.<ext>`, served under "
             "/api/v1/export/images/."
         ),
@@ -168,6 +178,13 @@ class ExportApi(FileApi):
                 "given): pairs reviewed at or after it.",
             ),
             OpenApiParameter(
+                "bbox",
+                str,
+                description="west,south,east,north in degrees: pairs whose patch's "
+                "footprint meets the box (west > east crosses the antimeridian); "
+                "patches without a footprint never do.",
+            ),
+            OpenApiParameter(
                 REVIEW_RECORDS,
                 bool,
                 description="format=jsonl only: true adds each pair's `review` "
@@ -183,6 +200,9 @@ class ExportApi(FileApi):
                 _JSON_ARRAY, description="format=chatearthnet or llava."
             ),
             (200, "text/csv"): OpenApiResponse(_TEXT, description="format=csv."),
+            (200, "application/geo+json"): OpenApiResponse(
+                _GEOJSON, description="format=geojson: a FeatureCollection."
+            ),
             400: ErrorSerializer,
         },
     )

@@ -5,15 +5,15 @@ or bounding box is a 400 naming the parameter, never a 500 or a silently ignored
 filter (unknown parameters are refused by `StrictFilterBackend`).
 """
 
-import math
-
 import django_filters
 from django import forms
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
 from captions import selectors
 from captions.generation.checks import CHECK_DESCRIPTIONS
+from captions.geo.bbox import BadBoundingBox, BoundingBox, parse_bbox
 from captions.landcover import CLASSES
 from captions.models import Caption, GenerationFailure, GenerationJob, Patch, Scene
 
@@ -40,38 +40,40 @@ class IdFilter(django_filters.Filter):
 
 
 class BoundingBoxField(forms.CharField):
-    """`west,south,east,north` in degrees of longitude and latitude."""
+    """`west,south,east,north` in degrees of longitude and latitude
+    (captions/geo/bbox.py reads it, for every place that takes an area)."""
 
-    def to_python(self, value: str | None) -> selectors.BoundingBox | None:  # type: ignore[override]
+    def to_python(self, value: str | None) -> BoundingBox | None:  # type: ignore[override]
         text = super().to_python(value)
         if not text:
             return None
         try:
-            numbers = [float(part) for part in text.split(",")]
-        except ValueError:
-            numbers = []
-        if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
-            raise forms.ValidationError(
-                "give four numbers: west,south,east,north (degrees)"
-            )
-        west, south, east, north = numbers
-        if not (-180 <= west <= 180 and -180 <= east <= 180):
-            raise forms.ValidationError("longitudes lie between -180 and 180")
-        if not (-90 <= south <= north <= 90):
-            raise forms.ValidationError(
-                "latitudes lie between -90 and 90, south before north"
-            )
-        return selectors.BoundingBox(west, south, east, north)
+            return parse_bbox(text)
+        except BadBoundingBox as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 @extend_schema_field({"type": "string", "example": "11.9,44.9,12.1,45.1"})
 class BoundingBoxFilter(django_filters.Filter):
     field_class = BoundingBoxField
 
-    def filter(self, qs: QuerySet, value: selectors.BoundingBox | None) -> QuerySet:
+    def filter(self, qs: QuerySet, value: BoundingBox | None) -> QuerySet:
         if value is None:
             return qs
         return selectors.patches_intersecting(qs, box=value)
+
+
+@extend_schema_field({"type": "string", "example": "11.9,44.9,12.1,45.1"})
+class BoundingBoxInputField(serializers.CharField):
+    """A bbox in a JSON body (`west,south,east,north`), read and refused as the
+    query-string filter is."""
+
+    def to_internal_value(self, data: object) -> BoundingBox:
+        text = super().to_internal_value(data)
+        try:
+            return parse_bbox(text)
+        except BadBoundingBox as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class SceneFilter(django_filters.FilterSet):

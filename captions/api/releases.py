@@ -104,6 +104,13 @@ class ReleaseInputSerializer(StrictInputSerializer):
         allow_blank=True,
         help_text="ISO 8601 date or date-time, UTC unless an offset is given.",
     )
+    bbox = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="west,south,east,north in degrees: only patches whose footprint "
+        "meets the box (west > east crosses the antimeridian).",
+    )
     description = serializers.CharField(
         required=False, allow_blank=True, max_length=2000
     )
@@ -126,7 +133,7 @@ class ReleaseInputSerializer(StrictInputSerializer):
     def filters(self) -> ExportFilters:
         values = {
             name: self.validated_data.get(name)
-            for name in ("status", "split", "scene", "job", "reviewed_since")
+            for name in ("status", "split", "scene", "job", "reviewed_since", "bbox")
         }
         try:
             return export_filters_from(values)

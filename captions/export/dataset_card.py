@@ -15,6 +15,8 @@ from django.db.models import Count, QuerySet
 
 from captions.export.filters import export_filters_from
 from captions.export.formats import SPLITS, export_file_name, iso_utc
+from captions.export.release_coverage import COVERAGE_IMAGE, coverage_card_lines
+from captions.geo.coverage import Coverage
 from captions.landcover import CLASS_BY_CODE, CODES
 from captions.models import Release, ReleaseItem
 
@@ -39,10 +41,16 @@ class ClassTotals:
 
 
 def dataset_card_lines(
-    release: Release, classes: ClassTotals, *, caption_files: list[str] | None = None
+    release: Release,
+    classes: ClassTotals,
+    *,
+    caption_files: list[str] | None = None,
+    coverage: Coverage | None = None,
 ) -> Iterator[str]:
     """The README.md of a release: what is in it, from its frozen items alone.
-    `caption_files`: the caption files of a ChatEarthNet-layout release."""
+    `caption_files`: the caption files of a ChatEarthNet-layout release;
+    `coverage`: where its images lie, drawn in its `coverage.png` (none in a release
+    built before there was one)."""
     items = ReleaseItem.objects.filter(release=release)
     counts = _PairCounts.of(items)
     present = [split for split in SPLITS if counts.images_by_split.get(split)]
@@ -60,6 +68,8 @@ def dataset_card_lines(
     yield ""
     yield from _split_table(release, counts)
     yield from _class_table(classes)
+    if coverage is not None:
+        yield from coverage_card_lines(coverage)
     yield from _review_lines(
         items, counts.pairs("approved") + counts.pairs("edited"), counts.pairs("edited")
     )
@@ -67,9 +77,9 @@ def dataset_card_lines(
         yield from _quality_lines(release.quality, release.min_qa_per_class)
     yield from _model_table(items)
     if caption_files is None:
-        yield from _files_lines()
+        yield from _files_lines(coverage is not None)
     else:
-        yield from _chatearthnet_files_lines(caption_files)
+        yield from _chatearthnet_files_lines(caption_files, coverage is not None)
     yield from _credits_lines()
 
 
@@ -161,6 +171,9 @@ def release_filters_text(release: Release) -> str:
     ]
     if filters.reviewed_since:
         parts.append(f"reviewed since {iso_utc(filters.reviewed_since)}")
+    if filters.bbox:
+        box = filters.bbox.as_text()
+        parts.append(f"footprints meeting {box} (west,south,east,north)")
     return ", ".join(parts)
 
 
@@ -287,7 +300,7 @@ def _model_table(items) -> Iterator[str]:
     yield ""
 
 
-def _files_lines() -> Iterator[str]:
+def _files_lines(with_coverage: bool = False) -> Iterator[str]:
     yield "## Files"
     yield ""
     yield "- `<split>.jsonl`: one JSON object per pair with every field (caption,"
@@ -299,11 +312,15 @@ def _files_lines() -> Iterator[str]:
     yield "- `<split>.csv`: id, image, caption, status, split."
     yield "- `images/<scene id>/<patch id>.<ext>`: the true-colour Sentinel-2"
     yield "  previews; every file above names its images by this path."
+    if with_coverage:
+        yield f"- `{COVERAGE_IMAGE}`: the coverage map above."
     yield f"- `{MANIFEST}`: the size and sha256 of every other file."
     yield ""
 
 
-def _chatearthnet_files_lines(caption_files: list[str]) -> Iterator[str]:
+def _chatearthnet_files_lines(
+    caption_files: list[str], with_coverage: bool = False
+) -> Iterator[str]:
     yield "## Files"
     yield ""
     yield "In ChatEarthNet's layout: code written for the released dataset reads"
@@ -313,6 +330,8 @@ def _chatearthnet_files_lines(caption_files: list[str]) -> Iterator[str]:
         yield f"- `{name}`: " + '`[{"image", "caption"}]`, one entry per pair.'
     yield "- `images/<name>.png`: the true-colour Sentinel-2 patches as PNG, named as"
     yield "  the caption files name them."
+    if with_coverage:
+        yield f"- `{COVERAGE_IMAGE}`: the coverage map above."
     yield f"- `{MANIFEST}`: the size and sha256 of every other file."
     yield ""
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from captions.export.formats import SPLITS, ExportError, iso_utc
+from captions.geo.bbox import BadBoundingBox, BoundingBox, parse_bbox
 
 # Caption.Status values of a verified pair (a test pins them to the model's).
 VERIFIED_STATUSES = ("approved", "edited")
 UNVERIFIED_STATUSES = ("pending", "rejected")
-FILTER_NAMES = ("status", "split", "scene", "job", "reviewed_since")
+FILTER_NAMES = ("status", "split", "scene", "job", "reviewed_since", "bbox")
 
 
 @dataclass(frozen=True)
@@ -28,19 +29,25 @@ class ExportFilters:
     scene: int | None = None  # scene id
     job: int | None = None  # generation job id
     reviewed_since: dt.datetime | None = None  # aware; reviewed at or after
+    bbox: BoundingBox | None = None  # patches whose footprint meets it
 
     @property
     def statuses(self) -> tuple[str, ...]:
         return (self.status,) if self.status else VERIFIED_STATUSES
 
     def as_json(self) -> dict:
-        return {
+        filters = {
             "status": self.status,
             "split": self.split,
             "scene": self.scene,
             "job": self.job,
             "reviewed_since": iso_utc(self.reviewed_since),
         }
+        # Only when given: the releases made before there was a bbox keep their
+        # stored filters and manifest, so rebuilding one gives the same bytes.
+        if self.bbox is not None:
+            filters["bbox"] = self.bbox.as_text()
+        return filters
 
 
 def export_filters_from(values: Mapping[str, Any]) -> ExportFilters:
@@ -63,6 +70,7 @@ def export_filters_from(values: Mapping[str, Any]) -> ExportFilters:
         scene=_id("scene", given.get("scene")),
         job=_id("job", given.get("job")),
         reviewed_since=_moment("reviewed_since", given.get("reviewed_since")),
+        bbox=_bbox("bbox", given.get("bbox")),
     )
 
 
@@ -99,6 +107,16 @@ def _id(name: str, value: Any) -> int | None:
     if not 1 <= number < 2**63:
         raise ExportError(f"{name} {value!r} is not an id (a positive integer)")
     return number
+
+
+def _bbox(name: str, value: Any) -> BoundingBox | None:
+    """`west,south,east,north`, read as the patches API reads its bbox."""
+    if value is None or isinstance(value, BoundingBox):
+        return value
+    try:
+        return parse_bbox(str(value))
+    except BadBoundingBox as error:
+        raise ExportError(f"{name} {str(value)[:60]!r}: {error}") from None
 
 
 def _moment(name: str, value: Any) -> dt.datetime | None:

@@ -22,6 +22,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from captions.geo import footprints
+
 SPLITS = ("train", "val", "test")
 LLAVA_PROMPT = "<image>\nDescribe this image."
 CHUNK_BYTES = 64 * 1024
@@ -64,6 +66,9 @@ class ExportRecord:
     # The pair's review record (captions/review_records.py), only when asked for:
     # without it the JSONL line has no "review" key.
     review: Mapping[str, Any] | None = None
+    # The patch's dominant WorldCover class (Patch.dominant_class): the geojson
+    # format's; None when the patch has none.
+    dominant_class: int | None = None
 
 
 def image_path(*, scene_id: int, patch_id: int, preview_name: str) -> str:
@@ -239,11 +244,46 @@ class CsvWriter(ExportWriter):
         return text
 
 
+class GeoJsonWriter(ExportWriter):
+    """`geojson`: a FeatureCollection (RFC 7946), one Feature per pair, its patch's
+    footprint as the geometry (null without one) and the JSONL line's fields, but the
+    footprint and the statistics, with the dominant class as its properties."""
+
+    name = "geojson"
+    media_type = footprints.MEDIA_TYPE
+
+    def __init__(self) -> None:
+        self.collection = footprints.FeatureCollectionWriter()
+
+    def begin(self) -> str:
+        return self.collection.begin()
+
+    def item(self, record: ExportRecord) -> str:
+        properties = jsonl_object(record)
+        del properties["footprint"]  # the geometry and the bbox hold it
+        properties["dominant_class"] = record.dominant_class
+        properties["dominant_class_name"] = footprints.class_name(record.dominant_class)
+        box = record.footprint
+        bounds = None
+        if box is not None:
+            bounds = (box["west"], box["south"], box["east"], box["north"])
+        feature = footprints.footprint_feature(record.id, bounds, properties)
+        return self.collection.item(feature)
+
+    def end(self) -> str:
+        return self.collection.end()
+
+
 WRITERS: dict[str, type[ExportWriter]] = {
     writer.name: writer
-    for writer in (JsonLinesWriter, ChatEarthNetWriter, LlavaWriter, CsvWriter)
-}
+    for writer in (
+        JsonLinesWriter, ChatEarthNetWriter, LlavaWriter, CsvWriter, GeoJsonWriter
+    )
+}  # fmt: skip
 EXPORT_FORMATS = tuple(WRITERS)
+# A release's files: fixed, not every format there is, so that rebuilding a release
+# made before a format was added gives back the bytes its manifest records.
+RELEASE_FORMATS = ("jsonl", "chatearthnet", "llava", "csv")
 
 
 def export_needs_landcover(*export_formats: str) -> bool:
@@ -310,6 +350,7 @@ def export_file_name(export_format: str, split: str | None) -> str:
         "csv": f"{stem}.csv",
         "chatearthnet": f"chatearthnet_{stem}.json",
         "llava": f"llava_{stem}.json",
+        "geojson": f"{stem}.geojson",
     }[export_format]
 
 

@@ -39,11 +39,16 @@ from captions.export import chatearthnet_release
 from captions.export.dataset_card import CARD, MANIFEST, ClassTotals, dataset_card_lines
 from captions.export.filters import export_filters_from
 from captions.export.formats import (
-    EXPORT_FORMATS,
+    RELEASE_FORMATS,
     SPLITS,
     export_file_name,
     iso_utc,
     writer_for,
+)
+from captions.export.release_coverage import (
+    has_coverage,
+    release_coverage,
+    write_coverage_image,
 )
 from captions.export.release_io import (
     FileEntry,
@@ -108,7 +113,11 @@ def write_release(release: Release, *, expected_manifest: str | None) -> dict:
             if by_name
             else _write_splits(release, building, progress)
         )
-        data_files.append(_write_card(release, building, images.classes, data_files))
+        card_files = _write_card_and_coverage(
+            release, building, images.classes, data_files,
+            with_coverage=has_coverage(release, rebuild=expected_manifest is not None),
+        )  # fmt: skip
+        data_files += card_files
         manifest = _write_manifest(release, building, data_files)
         (building / IMAGE_LISTING).unlink()
         if expected_manifest is not None and manifest.sha256 != expected_manifest:
@@ -250,7 +259,9 @@ def _write_splits(
     prefix = release_file_url_prefix(release.number)
     entries = []
     for split in SPLITS:
-        paths = {fmt: building / export_file_name(fmt, split) for fmt in EXPORT_FORMATS}
+        paths = {
+            fmt: building / export_file_name(fmt, split) for fmt in RELEASE_FORMATS
+        }
         with ExitStack() as stack:
             outputs = {
                 fmt: (
@@ -258,7 +269,7 @@ def _write_splits(
                     writer_for(fmt, images_by_path=True),
                     stack.enter_context(HashingFile(paths[fmt])),
                 )
-                for fmt in EXPORT_FORMATS
+                for fmt in RELEASE_FORMATS
             }
             for writer, output in outputs.values():
                 output.write(writer.begin())
@@ -274,19 +285,30 @@ def _write_splits(
     return entries
 
 
-def _write_card(
+def _write_card_and_coverage(
     release: Release,
     building: Path,
     classes: ClassTotals,
     data_files: list[FileEntry],
-) -> FileEntry:
+    *,
+    with_coverage: bool,
+) -> list[FileEntry]:
+    """The dataset card and (`with_coverage`) the coverage map it shows."""
     caption_files = None
     if release.layout == Release.Layout.CHATEARTHNET:
         caption_files = sorted(entry.path for entry in data_files)
+    written = []
+    coverage = None
+    if with_coverage:
+        coverage = release_coverage(release)
+        written.append(write_coverage_image(release, coverage, building))
+    card = dataset_card_lines(
+        release, classes, caption_files=caption_files, coverage=coverage
+    )
     with HashingFile(building / CARD) as output:
-        for line in dataset_card_lines(release, classes, caption_files=caption_files):
+        for line in card:
             output.write(line + "\n")
-    return output.entry(building)
+    return [output.entry(building), *written]
 
 
 def _write_manifest(

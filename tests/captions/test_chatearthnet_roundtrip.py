@@ -160,7 +160,12 @@ def test_a_chatearthnet_layout_release_gives_the_release_back(
         ), name
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {entry["path"] for entry in manifest["files"]}
-    assert listed == {"README.md", *caption_files, *(f"images/{n}" for n in names)}
+    assert listed == {
+        "README.md",
+        "coverage.png",
+        *caption_files,
+        *(f"images/{n}" for n in names),
+    }
 
 
 def test_a_chatearthnet_layout_release_rebuilds_byte_for_byte(

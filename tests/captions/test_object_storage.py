@@ -399,6 +399,7 @@ def test_a_release_is_built_into_the_store_and_downloaded_by_signed_url(
     keys = bucket.keys(f"releases/{release.number}/")
     manifest = json.loads(bucket.get(f"releases/{release.number}/manifest.json"))
     listed = {entry["path"]: entry for entry in manifest["files"]}
+    assert "coverage.png" in listed  # the card's map goes the way of every file
     assert sorted(keys) == sorted(
         [f"releases/{release.number}/{path}" for path in listed]
         + [f"releases/{release.number}/manifest.json"]

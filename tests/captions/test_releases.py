@@ -37,7 +37,7 @@ DATA_FILES = sorted(
             ("llava_", ".json"),
         )
     ]
-    + ["README.md"]
+    + ["README.md", "coverage.png"]
 )  # fmt: skip
 
 

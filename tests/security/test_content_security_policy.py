@@ -78,6 +78,7 @@ def test_no_page_breaks_the_policy_and_the_pages_still_work(cora_page, api_world
     pages = {
         "/": "h1",
         "/review/next/": "[data-review]",
+        "/map/": "[data-map][data-state=ready] .leaflet-control-zoom",
         "/admin/": "#site-name",
         "/admin/captions/scene/": "#result_list",
         f"/admin/captions/scene/{scene.pk}/change/": "#content",

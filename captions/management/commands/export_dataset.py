@@ -46,6 +46,11 @@ class Command(BaseCommand):
             "--reviewed-since", help="ISO 8601 date or date-time (UTC by default)"
         )
         parser.add_argument(
+            "--bbox",
+            help="west,south,east,north in degrees: only patches whose footprint "
+            "meets the box (west > east crosses the antimeridian)",
+        )
+        parser.add_argument(
             "--base-url",
             default="",
             help="Server URL for the image URLs, e.g. https://studio.example.org "
@@ -91,6 +96,7 @@ class Command(BaseCommand):
                     "scene": self._scene_id(options["scene"]),
                     "job": options["job"],
                     "reviewed_since": options["reviewed_since"],
+                    "bbox": options["bbox"],
                 }
             )
             export_format_check(
