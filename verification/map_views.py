@@ -48,6 +48,8 @@ def map_page(request: HttpRequest) -> HttpResponse:
         "map_config": map_config(request.user),
         "sees_own_only": not has_role(request.user, CURATOR, CONSUMER),
         "box_links": box_links(request.user),
+        # The QA sample is a POST (it opens reviews): a form the script sends.
+        "qa_sample_url": reverse("api-qa-sample") if is_curator(request.user) else "",
     }
     return render(request, "verification/map.html", context)
 
@@ -90,14 +92,19 @@ class BoxLink:
 
 
 def box_links(user: Any) -> list[BoxLink]:
-    """What this person may do with an area: narrow the review queue (curators: the
-    queue's filters are theirs), export it and get its footprints (those who read
-    the dataset)."""
+    """What this person may do with an area: narrow the review queue and make a
+    release of it (curators: the queue's filters and releases are theirs), export it
+    and get its footprints (those who read the dataset)."""
     links = []
     if is_curator(user):
-        links.append(
-            BoxLink("Review this area", f"{reverse('review-next')}?bbox=", "review")
-        )
+        links += [
+            BoxLink("Review this area", f"{reverse('review-next')}?bbox=", "review"),
+            BoxLink(
+                "Release this area",
+                f"{reverse('admin:captions_release_create')}?bbox=",
+                "release",
+            ),
+        ]
     if has_role(user, CURATOR, CONSUMER):
         links += [
             BoxLink(

@@ -10,6 +10,8 @@
 // Patch names come from the data: every text shown is put in as text nodes, never as
 // HTML. The view lives in the URL hash (#zoom/lat/lon), so a link reproduces it.
 
+import { csrfToken } from "./csrf.js";
+
 const L = window.L;
 const root = document.querySelector("[data-map-page]");
 const mapElement = root.querySelector("[data-map]");
@@ -584,3 +586,44 @@ renderLegend();
 addBasemap();
 mapElement.dataset.colourBy = state.colourBy;
 map.setView([start.lat, start.lon], start.zoom);
+
+// --- the QA sample of the box (curators) -------------------------------------------
+
+const qaForm = root.querySelector("[data-qa-sample]");
+
+function qaResultText(opened) {
+  const parts = Object.entries(opened).map(
+    ([code, count]) => `${classesByCode.get(code)?.name ?? code}: ${count}`,
+  );
+  const total = Object.values(opened).reduce((sum, count) => sum + count, 0);
+  if (!total) return "No QA review opened: the classes in this area have enough.";
+  return `Opened ${total} QA review${total === 1 ? "" : "s"} (${parts.join(", ")}).`;
+}
+
+async function sampleBoxForQa(event) {
+  event.preventDefault();
+  const result = qaForm.querySelector("[data-qa-result]");
+  if (!state.box) return;
+  result.textContent = "Sampling…";
+  let response;
+  try {
+    response = await fetch(qaForm.dataset.url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify({
+        per_class: Number(qaForm.elements.per_class.value),
+        bbox: state.box.text,
+      }),
+    });
+  } catch {
+    result.textContent = "The server cannot be reached; nothing was opened.";
+    return;
+  }
+  const payload = await response.json().catch(() => ({}));
+  result.textContent = response.ok
+    ? qaResultText(payload.opened ?? {})
+    : `Refused: ${payload.error ?? JSON.stringify(payload)}`;
+}
+
+qaForm?.addEventListener("submit", sampleBoxForQa);

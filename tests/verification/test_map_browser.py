@@ -29,6 +29,7 @@ from captions.models import Caption, Patch, Scene
 from chatearthnet_site.environment import tile_origin
 from tests.security.test_content_security_policy import WATCH_VIOLATIONS, violations
 from verification.map_data import FOOTPRINT_ZOOM, PREVIEW_ZOOM, STATUS_COLOURS
+from verification.models import QaReview, Revision
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -372,6 +373,53 @@ def test_a_drawn_box_narrows_the_review_queue_to_its_area(new_context, curator, 
     assert set(seen) == pending
     expect(page.get_by_role("heading", name="Nothing left to review")).to_be_visible()
     assert Caption.objects.get(pk=world.caption_of(world.far).pk).status == "pending"
+
+
+def approve_with_revision(caption: Caption, user) -> None:
+    """A verdict as the review page leaves it: the QA sample opens reviews of it."""
+    Caption.objects.filter(pk=caption.pk).update(status="approved")
+    Revision.objects.create(
+        caption=caption, user=user, action=Revision.Action.APPROVE,
+        status_before="pending", status_after="approved", text_before=TEXT,
+        text_after=TEXT, version_after=2,
+    )  # fmt: skip
+
+
+def test_a_curator_releases_and_samples_for_qa_the_area_of_a_drawn_box(
+    new_context, curator, annotator, world
+):
+    # Two approved captions inside the box, and the far one outside, which a sample
+    # without the box could have picked.
+    for patch in (world.grid[0], world.grid[4], world.far):
+        approve_with_revision(world.caption_of(patch), annotator)
+    zoom = FOOTPRINT_ZOOM + 2
+    page = open_map(log_in(new_context(), "cora"), zoom, *GRID_CENTRE, mode="patches")
+    frame = page.locator("[data-map]").bounding_box()
+    assert frame is not None
+    centre_x = frame["x"] + frame["width"] / 2
+    centre_y = frame["y"] + frame["height"] / 2
+    page.get_by_role("button", name="Draw a box").click()
+    drag_box(page, (centre_x - 60, centre_y - 60), (centre_x + 60, centre_y + 60))
+    text = page.locator("[data-box-text]").text_content()
+    assert text and text.count(",") == 3
+    expect(page.get_by_role("link", name="Release this area")).to_have_attribute(
+        "href", f"/admin/captions/release/create/?bbox={text}"
+    )
+
+    page.get_by_label("QA reviews per class").fill("5")
+    page.get_by_role("button", name="Sample this area for QA").click()
+
+    expect(page.locator("[data-qa-result]")).to_have_text(
+        re.compile(r"^Opened 2 QA reviews \(")
+    )
+    sampled = set(QaReview.objects.values_list("caption_id", flat=True))
+    assert sampled == {
+        world.caption_of(world.grid[0]).pk,
+        world.caption_of(world.grid[4]).pk,
+    }
+
+    page.get_by_role("link", name="Release this area").click()
+    expect(page.locator("input[name=bbox]")).to_have_value(text)
 
 
 def test_shift_drag_draws_a_box_and_the_export_links_take_it(

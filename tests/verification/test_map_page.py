@@ -123,13 +123,18 @@ def box_links(response) -> dict[str, str]:
 def test_the_box_offers_what_each_role_may_do_with_an_area(alice, carol, dave):
     assert box_links(client_for(carol).get("/map/")) == {
         "review": "/review/next/?bbox=",
+        "release": "/admin/captions/release/create/?bbox=",
         "export": "/api/v1/export/?format=jsonl&amp;bbox=",
         "geojson": "/api/v1/patches/?format=geojson&amp;bbox=",
     }
-    # Consumers export; the queue's filters are the curators'.
+    qa_form = 'data-qa-sample data-url="/api/v1/qa/sample/"'
+    assert qa_form in client_for(carol).get("/map/").content.decode()
+    # Consumers export; the queue's filters, releases and QA are the curators'.
     assert set(box_links(client_for(dave).get("/map/"))) == {"export", "geojson"}
+    assert "data-qa-sample" not in client_for(dave).get("/map/").content.decode()
     # Annotators neither read the dataset nor filter the queue.
     assert box_links(client_for(alice).get("/map/")) == {}
+    assert "data-qa-sample" not in client_for(alice).get("/map/").content.decode()
 
 
 def test_annotators_are_told_they_see_only_what_they_reviewed(alice, carol):

@@ -1,18 +1,8 @@
 // Talking to the server (JSON posts with the CSRF token), notices to the reviewer, and
 // where the page goes next.
 
+import { csrfToken } from "../csrf.js";
 import { element, make, root, state } from "./state.js";
-
-function cookie(name) {
-  const prefix = `${name}=`;
-  for (const part of document.cookie.split(";")) {
-    const trimmed = part.trim();
-    if (trimmed.startsWith(prefix)) {
-      return decodeURIComponent(trimmed.slice(prefix.length));
-    }
-  }
-  return "";
-}
 
 // `keepalive`: the request outlives the page (an action saved in the background while
 // the person leaves it).
@@ -23,7 +13,7 @@ export async function post(url, body, { keepalive = false } = {}) {
       method: "POST",
       keepalive,
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
       body: JSON.stringify(body ?? {}),
     });
   } catch {
