@@ -19,6 +19,7 @@ DEFAULT_CONFIG_TESTS = (
     # (SKIP LOCKED on PostgreSQL, a fallback on SQLite), bulk loads (COPY or not).
     "tests/captions/test_migration_job_endpoint.py",
     "tests/captions/test_migration_patch_names.py",
+    "tests/captions/test_migration_dominant_class.py",
     "tests/captions/test_prompt_templates.py",  # a data migration
     "tests/verification/test_migration_plaintext_tokens.py",
     "tests/captions/test_recipe_order.py::"  # a data migration reading previews

@@ -18,15 +18,16 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, ClassVar
 
 import orjson
 
+from captions.chunks import CHUNK_BYTES, utf8_chunks
 from captions.geo import footprints
 
 SPLITS = ("train", "val", "test")
 LLAVA_PROMPT = "<image>\nDescribe this image."
-CHUNK_BYTES = 64 * 1024
 
 
 class ExportError(ValueError):
@@ -316,17 +317,13 @@ def export_chunks(
     """The whole file of `export_format` over `records`, in UTF-8 chunks of about
     `chunk_bytes` (one record at a time in memory, whatever their number)."""
     writer = writer_for(export_format)
-    pieces: list[str] = [writer.begin()]
-    size = len(pieces[0])
-    for record in records:
-        piece = writer.item(record)
-        pieces.append(piece)
-        size += len(piece)
-        if size >= chunk_bytes:
-            yield "".join(pieces).encode()
-            pieces, size = [], 0
-    pieces.append(writer.end())
-    yield "".join(pieces).encode()
+    pieces = chain([writer.begin()], map(writer.item, records), _end_of(writer))
+    return utf8_chunks(pieces, chunk_bytes=chunk_bytes)
+
+
+def _end_of(writer: ExportWriter) -> Iterator[str]:
+    """The writer's last piece, asked for only once every record is written."""
+    yield writer.end()
 
 
 def review_records_check(

@@ -8,15 +8,16 @@ written in flat memory, and opens in QGIS (or any GIS) as it is.
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
 
+from captions.chunks import CHUNK_BYTES, utf8_chunks
 from captions.landcover import CLASS_BY_CODE
 
 MEDIA_TYPE = "application/geo+json"  # RFC 7946 section 12
 FILE_EXTENSION = "geojson"
-CHUNK_BYTES = 64 * 1024
 
 
 def footprint_geometry(west: float, south: float, east: float, north: float) -> dict:
@@ -96,17 +97,13 @@ def feature_collection_chunks(
     """A FeatureCollection of `features` in UTF-8 chunks of about `chunk_bytes`
     (one Feature at a time in memory, whatever their number)."""
     writer = FeatureCollectionWriter()
-    pieces = [writer.begin()]
-    size = len(pieces[0])
-    for feature in features:
-        piece = writer.item(feature)
-        pieces.append(piece)
-        size += len(piece)
-        if size >= chunk_bytes:
-            yield "".join(pieces).encode()
-            pieces, size = [], 0
-    pieces.append(writer.end())
-    yield "".join(pieces).encode()
+    pieces = chain([writer.begin()], map(writer.item, features), _end_of(writer))
+    return utf8_chunks(pieces, chunk_bytes=chunk_bytes)
+
+
+def _end_of(writer: FeatureCollectionWriter) -> Iterator[str]:
+    """The collection's closing, asked for only once every Feature is written."""
+    yield writer.end()
 
 
 @dataclass(frozen=True, slots=True)
