@@ -328,9 +328,10 @@ def drag_box(page: Page, corner: tuple[float, float], other: tuple[float, float]
     page.mouse.up()
 
 
-def test_a_drawn_box_narrows_the_review_queue_to_its_area(new_context, curator, world):
-    # Zoomed out enough that the box is drawn beside the grid's footprints, not on
-    # one, and the far patch is well outside it.
+def box_around_the_grid(new_context) -> Page:
+    """Cora's map zoomed out enough that a box drawn with the button around the
+    grid's centre lies beside its footprints, not on one, and the far patch is well
+    outside it."""
     zoom = FOOTPRINT_ZOOM + 2
     page = open_map(log_in(new_context(), "cora"), zoom, *GRID_CENTRE, mode="patches")
     frame = page.locator("[data-map]").bounding_box()
@@ -339,6 +340,11 @@ def test_a_drawn_box_narrows_the_review_queue_to_its_area(new_context, curator, 
     centre_y = frame["y"] + frame["height"] / 2
     page.get_by_role("button", name="Draw a box").click()
     drag_box(page, (centre_x - 60, centre_y - 60), (centre_x + 60, centre_y + 60))
+    return page
+
+
+def test_a_drawn_box_narrows_the_review_queue_to_its_area(new_context, curator, world):
+    page = box_around_the_grid(new_context)
 
     box_text = page.locator("[data-box-text]")
     expect(box_text).to_have_text(re.compile(r"^[-\d.]+,[-\d.]+,[-\d.]+,[-\d.]+$"))
@@ -392,14 +398,7 @@ def test_a_curator_releases_and_samples_for_qa_the_area_of_a_drawn_box(
     # without the box could have picked.
     for patch in (world.grid[0], world.grid[4], world.far):
         approve_with_revision(world.caption_of(patch), annotator)
-    zoom = FOOTPRINT_ZOOM + 2
-    page = open_map(log_in(new_context(), "cora"), zoom, *GRID_CENTRE, mode="patches")
-    frame = page.locator("[data-map]").bounding_box()
-    assert frame is not None
-    centre_x = frame["x"] + frame["width"] / 2
-    centre_y = frame["y"] + frame["height"] / 2
-    page.get_by_role("button", name="Draw a box").click()
-    drag_box(page, (centre_x - 60, centre_y - 60), (centre_x + 60, centre_y + 60))
+    page = box_around_the_grid(new_context)
     text = page.locator("[data-box-text]").text_content()
     assert text and text.count(",") == 3
     expect(page.get_by_role("link", name="Release this area")).to_have_attribute(
