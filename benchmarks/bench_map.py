@@ -24,7 +24,6 @@ with its status serialised as JSON (no aggregation).
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_dashboard import python  # noqa: E402
 from bench_review import reset_postgres  # noqa: E402
 
 TARGET_MS = 100.0
@@ -256,16 +256,6 @@ def environment(work: str, database_url: str | None) -> dict:
         env["DATABASE_URL"] = database_url
         reset_postgres(database_url)
     return env
-
-
-def python(env: dict, *arguments: str) -> str:
-    run = subprocess.run(
-        [sys.executable, *arguments],
-        cwd=ROOT, env=env, check=False, capture_output=True, text=True,
-    )  # fmt: skip
-    if run.returncode != 0:
-        raise SystemExit(f"{arguments[:2]} failed:\n{run.stderr[-3000:]}")
-    return run.stdout
 
 
 def last_json(output: str) -> dict:
