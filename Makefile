@@ -59,6 +59,7 @@ demo: migrate
 		echo "             annotator2 / annotator2-pass (a second annotator: gets the first's captions blind for QA)"; \
 		echo "             curator / curator-pass     (admin site, jobs, reverts, adjudication, gold, reviews)"; \
 		echo "             consumer / consumer-pass   (reads and exports through the API)"; \
+		echo "  Map of the patches: http://127.0.0.1:8000/map/  (curator, consumer; an annotator sees what they reviewed)"; \
 		echo "  API docs: http://127.0.0.1:8000/api/docs/  (a token: POST /api/v1/auth/token/ with username and password)"; \
 		echo "  A Celery worker runs beside the server (log: var/demo-worker.log)."; \
 		echo; \
