@@ -4,8 +4,7 @@ annotators the patches whose captions they reviewed, nobody else anything."""
 
 from typing import Any
 
-from django import forms
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,7 +12,7 @@ from rest_framework.views import APIView
 
 from captions.api.common import StrictInputSerializer
 from captions.api.errors import ErrorSerializer
-from captions.api.filters import BoundingBoxField
+from captions.api.filters import BoundingBoxInputField
 from captions.models import Patch
 from verification import map_data
 
@@ -23,22 +22,6 @@ class MaySeeMap(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return map_data.may_see_map(request.user)
-
-
-@extend_schema_field({"type": "string", "example": "11.9,44.9,12.1,45.1"})
-class BoundingBoxParameter(serializers.Field):
-    """The patches API's `bbox` (captions/api/filters.py), with its words."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        try:
-            box = BoundingBoxField().clean(data)
-        except forms.ValidationError as error:
-            raise serializers.ValidationError(error.messages) from None
-        if box is None:
-            raise serializers.ValidationError(
-                "give the viewport: west,south,east,north"
-            )
-        return box
 
 
 class CellSerializer(serializers.Serializer):
@@ -99,7 +82,7 @@ class MapApi(APIView):
     permission_classes = [MaySeeMap]
 
     class InputSerializer(StrictInputSerializer):
-        bbox = BoundingBoxParameter(
+        bbox = BoundingBoxInputField(
             help_text="The viewport, west,south,east,north in degrees (west > east "
             "crosses the antimeridian)."
         )
