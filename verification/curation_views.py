@@ -13,6 +13,7 @@ from django.views.decorators.http import (
 )
 
 from captions.api.filters import is_database_id
+from captions.generation.checks import MAX_CAPTION_CHARS
 from captions.models import Caption
 from verification import curation
 from verification.errors import ReviewError
@@ -106,6 +107,7 @@ def _context(review: QaReview, error: str = "", text: str = "") -> dict:
         "region_tables": region_tables(landcover),
         "error": error,
         "third_text": text or review.first_text,
+        "max_caption_chars": MAX_CAPTION_CHARS,
     }
 
 

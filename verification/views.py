@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from captions.api.errors import body_too_large_message, first_message
 from captions.api.filters import MAX_ID, is_database_id
-from captions.generation.checks import CHECK_DESCRIPTIONS
+from captions.generation.checks import CHECK_DESCRIPTIONS, MAX_CAPTION_CHARS
 from captions.generation.vocabulary import CLASS_WORDS
 from captions.geo.bbox import BadBoundingBox, parse_bbox
 from captions.landcover import CLASS_BY_CODE, CLASSES, MIN_PIXELS, REGION_NAMES
@@ -157,6 +157,7 @@ def review(request: HttpRequest, caption_id: int) -> HttpResponse:
         "class_vocabulary": CLASS_VOCABULARY,
         "history": history,
         "reject_reasons": services.REJECT_REASONS,
+        "max_caption_chars": MAX_CAPTION_CHARS,
         "is_curator": is_curator(request.user),
         "is_gold": is_curator(request.user) and _is_gold(caption_id),
         "holds_claim": caption.claimed_by_id == request.user.pk,

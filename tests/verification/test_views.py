@@ -11,9 +11,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from captions.generation.checks import MAX_CAPTION_CHARS
 from captions.models import Caption
 from tests.verification.conftest import make_captions
-from verification import queue, services
+from verification import queue, services, views
 from verification.models import Revision
 
 pytestmark = pytest.mark.django_db
@@ -386,3 +387,14 @@ def test_the_review_page_preloads_every_module_of_its_script(alice, held):
         re.findall(r'rel="modulepreload" href="[^"]*/review/([^"/]+)"', page)
     )
     assert preloaded == modules
+
+
+def test_the_edit_box_holds_as_many_characters_as_a_save_takes(alice, monkeypatch):
+    """The textarea's limit is the check's (MAX_CAPTION_CHARS), not a second number."""
+    make_captions(1)
+    client = client_for(alice)
+    page = client.get(client.get(reverse("review-next"))["Location"])
+    assert f'maxlength="{MAX_CAPTION_CHARS}"' in page.content.decode()
+    monkeypatch.setattr(views, "MAX_CAPTION_CHARS", 1234)
+    page = client.get(client.get(reverse("review-next"))["Location"])
+    assert 'maxlength="1234"' in page.content.decode()
