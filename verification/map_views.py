@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from captions.geo.world import COUNTRIES_FILE
@@ -40,6 +41,9 @@ def _require_map_reader(request: HttpRequest) -> None:
         raise PermissionDenied("only curators, consumers and annotators see the map")
 
 
+# The QA sample of a drawn box is a JSON post with the token from the csrftoken
+# cookie, so the cookie must exist even if no page with a form came first.
+@ensure_csrf_cookie
 @login_required
 @require_safe
 def map_page(request: HttpRequest) -> HttpResponse:

@@ -279,3 +279,11 @@ def test_the_settings_let_pages_show_images_from_the_tile_server_only():
     unset = settings_in_subprocess(show)
     assert unset.returncode == 0, unset.stderr
     assert "example.org" not in unset.stdout
+
+
+def test_the_page_sets_the_csrf_cookie_its_qa_sample_posts_with(carol):
+    client = client_for(carol)
+    client.cookies.pop("csrftoken", None)
+    response = client.get("/map/")
+    assert response.status_code == 200
+    assert response.cookies["csrftoken"].value
