@@ -3,6 +3,8 @@ land-cover statistics; a curator may move one to another split (with a reason, k
 as a `SplitChange`)."""
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -96,6 +98,7 @@ class PatchAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = [
         "split_text",
+        "split_plain",
         "split_history",
         "size",
         "footprint",
@@ -111,6 +114,21 @@ class PatchAdmin(ReadOnlyAdmin):
     def get_urls(self) -> list[URLPattern]:
         own = [own_path(self, "<int:patch_id>/split/", self.split_view, "split")]
         return own + super().get_urls()
+
+    def get_fieldsets(self, request: HttpRequest, obj: Patch | None = None) -> Any:
+        """Only curators get the split with its "Move to another split" link: for
+        anyone else the move is refused, so it is not offered."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if access.may(request.user, access.CURATE):
+            return fieldsets
+        return [
+            (name, {**options, "fields": _without_move(options["fields"])})
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description="split")
+    def split_plain(self, patch: Patch) -> str:
+        return f"{patch.split} ({patch.get_split_source_display()})"
 
     @admin.display(description="split")
     def split_text(self, patch: Patch) -> SafeString:
@@ -229,3 +247,7 @@ class PatchAdmin(ReadOnlyAdmin):
         return preformatted_cell(
             json.dumps(patch.landcover, indent=1), class_name="landcover-json"
         )
+
+
+def _without_move(fields: Sequence[Any]) -> list[Any]:
+    return ["split_plain" if field == "split_text" else field for field in fields]

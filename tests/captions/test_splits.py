@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -317,3 +319,30 @@ def test_the_admin_shows_the_split_source_and_history_and_lets_curators_move(
     assert "Assigned by a curator" in text
     assert "&lt;b&gt;near&lt;/b&gt; test" in text and "<b>near</b>" not in text
     assert split_of("a.png") == (target, "assigned")
+
+
+def test_the_move_is_offered_to_curators_only(tiles, curator):
+    """Staff who may look at patches in the admin, without the curator role, see the
+    split but no link to a move they would be refused."""
+    patch = Patch.objects.get(source_name="a.png")
+    viewer = get_user_model().objects.create_user(
+        "vera", password="pw-vera-123", is_staff=True
+    )
+    viewer.user_permissions.add(Permission.objects.get(codename="view_patch"))
+    page_url = f"/admin/captions/patch/{patch.pk}/change/"
+    viewer_client, curator_client = Client(), Client()
+    viewer_client.force_login(viewer)
+    curator_client.force_login(curator)
+
+    seen = viewer_client.get(page_url)
+    assert seen.status_code == 200
+    assert "Move to another split" not in seen.content.decode()
+    assert f"{patch.split} (Computed from its tile or block at ingest)" in (
+        seen.content.decode()
+    )
+    assert "Move to another split" in curator_client.get(page_url).content.decode()
+    refused = viewer_client.post(
+        f"/admin/captions/patch/{patch.pk}/split/",
+        {"split": other_split(patch.split), "reason": "x"},
+    )
+    assert refused.status_code == 403
