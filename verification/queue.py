@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from captions.geo.bbox import BoundingBox
 from captions.json_lookups import ArrayHasElement
+from captions.landcover import CLASS_BY_CODE
 from captions.models import Caption
 from captions.selectors import footprint_meets
 from verification.errors import NotYourClaim
@@ -72,6 +73,22 @@ class QueueFilter:
         if self.bbox is not None:
             captions = captions.filter(footprint_meets(self.bbox, patch="patch__"))
         return captions
+
+    def described(self) -> list[str]:
+        """What narrows the queue, in words for the page (empty: nothing does)."""
+        words = []
+        if self.scene_id:
+            words.append(f"scene {self.scene_id}")
+        if self.job_id:
+            words.append(f"job {self.job_id}")
+        if self.check:
+            words.append(f"failing check {self.check}")
+        if self.class_code:
+            known = CLASS_BY_CODE.get(self.class_code)
+            words.append(f"class {known.worldcover_name if known else self.class_code}")
+        if self.bbox is not None:
+            words.append(f"area {self.bbox.as_text()}")
+        return words
 
 
 @dataclass(frozen=True)

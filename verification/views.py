@@ -123,7 +123,8 @@ def review_next(request: HttpRequest) -> HttpResponse:
             # Only skipped captions are left: offer them again from the start.
             request.session[SKIPPED_KEY] = []
             return redirect(reverse("review-next") + _query(request))
-        return render(request, "verification/queue_empty.html", status=200)
+        narrowed = queue_filter.described() if queue_filter else []
+        return render(request, "verification/queue_empty.html", {"narrowed": narrowed})
     return redirect(reverse("review", args=[caption_id]) + _query(request))
 
 
@@ -163,8 +164,19 @@ def review(request: HttpRequest, caption_id: int) -> HttpResponse:
         "holds_claim": caption.claimed_by_id == request.user.pk,
         "caption_json": selectors.caption_as_json(caption),
         "query": _query(request),
+        "narrowed": _narrowed(request),
     }
     return render(request, "verification/review.html", context)
+
+
+def _narrowed(request: HttpRequest) -> list[str]:
+    """The curator's queue filters the page was opened with, in words: the page
+    says the queue is narrowed (a malformed one is refused at the next claim)."""
+    try:
+        queue_filter = _queue_filter(request)
+    except BadQueueFilter:
+        return []
+    return queue_filter.described() if queue_filter else []
 
 
 def _as_seen_by(user, caption_id: int) -> tuple[Caption, list[Revision]]:

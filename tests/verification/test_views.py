@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from captions.generation.checks import MAX_CAPTION_CHARS
-from captions.models import Caption
+from captions.models import Caption, Patch
 from tests.verification.conftest import make_captions
 from verification import queue, services, views
 from verification.models import Revision
@@ -398,3 +398,25 @@ def test_the_edit_box_holds_as_many_characters_as_a_save_takes(alice, monkeypatc
     monkeypatch.setattr(views, "MAX_CAPTION_CHARS", 1234)
     page = client.get(client.get(reverse("review-next"))["Location"])
     assert 'maxlength="1234"' in page.content.decode()
+
+
+def test_a_narrowed_queue_says_so_on_the_page_and_when_it_is_empty(carol):
+    """A curator who came from the map's box sees the area on every caption, and
+    an empty narrowed queue says it is the area that is done, not the queue."""
+    captions = make_captions(1)
+    Patch.objects.update(west=2.3, south=48.8, east=2.4, north=48.9)  # Paris
+    client = client_for(carol)
+    query = "?bbox=-10,40,5,50&class=80"
+    page = client.get(client.get(reverse("review-next") + query)["Location"])
+    text = page.content.decode()
+    assert "Queue narrowed to class Permanent water bodies, area -10,40,5,50" in text
+    assert 'href="/review/next/">whole queue' in text
+    plain = client.get(client.get(reverse("review-next"))["Location"])
+    assert "data-queue-narrowed" not in plain.content.decode()
+
+    Caption.objects.filter(pk__in=[c.pk for c in captions]).update(status="approved")
+    empty = client.get(reverse("review-next") + query)
+    assert empty.status_code == 200
+    assert "Nothing is left in the queue narrowed to class Permanent water bodies" in (
+        empty.content.decode()
+    )
