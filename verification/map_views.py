@@ -26,7 +26,14 @@ from django.views.decorators.http import require_safe
 
 from captions.geo.world import COUNTRIES_FILE
 from captions.landcover import CLASSES
-from verification.map_data import NO_CLASS, STATUS_COLOURS, may_see_map
+from captions.models import Caption, Patch
+from verification.map_data import (
+    MAP_STATUSES,
+    NO_CLASS,
+    STATUS_COLOURS,
+    UNCAPTIONED,
+    may_see_map,
+)
 from verification.roles import ANNOTATOR, CONSUMER, CURATOR, has_role, is_curator
 
 # The outline changes only with a release of the product; a day, then revalidated
@@ -34,6 +41,7 @@ from verification.roles import ANNOTATOR, CONSUMER, CURATOR, has_role, is_curato
 WORLD_MAX_AGE_S = 24 * 3600
 GEOJSON_TYPE = "application/geo+json"
 NO_CLASS_COLOUR = "#455a64"  # patches without a dominant class (all nodata)
+STATUS_LABELS = {**dict(Caption.Status.choices), UNCAPTIONED: "No caption"}
 
 
 def _require_map_reader(request: HttpRequest) -> None:
@@ -52,6 +60,10 @@ def map_page(request: HttpRequest) -> HttpResponse:
         "map_config": map_config(request.user),
         "sees_own_only": not has_role(request.user, CURATOR, CONSUMER),
         "box_links": box_links(request.user),
+        "split_choices": Patch.Split.choices,
+        "status_choices": [
+            (status, STATUS_LABELS.get(status, status)) for status in MAP_STATUSES
+        ],
         # The QA sample is a POST (it opens reviews): a form the script sends.
         "qa_sample_url": reverse("api-qa-sample") if is_curator(request.user) else "",
     }

@@ -228,11 +228,26 @@ function scheduleFetch() {
   state.timer = window.setTimeout(fetchView, FETCH_DELAY_MS);
 }
 
+// The split and status the toolbar narrows the map to ("" for all).
+function filterQuery() {
+  let query = "";
+  for (const select of root.querySelectorAll("[data-map-filter]")) {
+    if (select.value) {
+      query += `&${select.dataset.mapFilter}=${encodeURIComponent(select.value)}`;
+    }
+  }
+  return query;
+}
+
+for (const select of root.querySelectorAll("[data-map-filter]")) {
+  select.addEventListener("change", scheduleFetch);
+}
+
 async function fetchView() {
   state.request?.abort();
   const request = new AbortController();
   state.request = request;
-  const url = `${config.data_url}?bbox=${viewportBbox()}&zoom=${map.getZoom()}`;
+  const url = `${config.data_url}?bbox=${viewportBbox()}&zoom=${map.getZoom()}${filterQuery()}`;
   mapElement.dataset.state = "loading";
   try {
     const response = await fetch(url, {

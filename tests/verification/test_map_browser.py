@@ -212,6 +212,24 @@ def test_footprints_take_their_status_colour_and_the_legend_says_which(
         )
 
 
+def test_the_toolbar_narrows_the_map_to_a_status_and_a_split(
+    new_context, curator, world
+):
+    Patch.objects.filter(pk=world.grid[2].pk).update(split="val")
+    page = open_map(log_in(new_context(), "cora"), ZOOM, *GRID_CENTRE, mode="patches")
+    drawn = page.locator("path.map-footprint")
+    expect(drawn).to_have_count(len(world.grid))
+
+    page.get_by_label("Status", exact=True).select_option("approved")
+    expect(drawn).to_have_count(1)
+    expect(footprint(page, world.grid[1])).to_have_attribute("data-status", "approved")
+
+    page.get_by_label("Status", exact=True).select_option("")
+    page.get_by_label("Split", exact=True).select_option("val")
+    expect(drawn).to_have_count(1)
+    expect(footprint(page, world.grid[2])).to_have_attribute("data-status", "edited")
+
+
 def test_the_toggle_colours_by_land_cover_with_its_legend(new_context, curator, world):
     page = open_map(log_in(new_context(), "cora"), ZOOM, *GRID_CENTRE, mode="patches")
     page.get_by_label("Land cover").check()
