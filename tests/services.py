@@ -68,6 +68,26 @@ def collected_static_root() -> str:
     return str(_collected_static[0])
 
 
+def operator_env(
+    tmp_path: Path, *, secret_key: str, drop: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The environment an operator gives a process with DEBUG off, for a test that
+    starts one: this process's variables without DEBUG, DATABASE_URL, MEDIA_ROOT (and
+    `drop`), a secret key, an empty imagery folder, loopback as the only host and
+    the var folder under `tmp_path`. Callers add what their test is about."""
+    imagery = tmp_path / "imagery"
+    imagery.mkdir(exist_ok=True)
+    dropped = {"DEBUG", "DATABASE_URL", "MEDIA_ROOT", *drop}
+    env = {key: value for key, value in os.environ.items() if key not in dropped}
+    return env | {
+        "SECRET_KEY": secret_key,
+        "INGEST_ROOTS": str(imagery),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
+    }
+
+
 def debug_on(env: dict) -> bool:
     return env.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 

@@ -7,7 +7,6 @@ port nothing listens on, a server whose database cannot be reached.
 """
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from django.utils import timezone
 
 from captions.models import WorkerHeartbeat
 from tests.security.test_error_pages import assert_tells_nothing, fetch
-from tests.services import gunicorn_running
+from tests.services import gunicorn_running, operator_env
 
 CHECKS = {"database", "broker", "storage", "workers"}
 PASSWORD = "hunter2-not-for-probes"
@@ -173,22 +172,11 @@ def test_probes_take_only_get_and_head(path, method):
 def server_without_database(tmp_path: Path) -> Iterator[str]:
     """gunicorn started as an operator would (DEBUG unset, HTTPS redirect on),
     pointed at a PostgreSQL port nothing listens on, with a password in its URL."""
-    imagery = tmp_path / "imagery"
-    imagery.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DEBUG", "DATABASE_URL", "MEDIA_ROOT"}
-    }
+    env = operator_env(tmp_path, secret_key="a-key-for-the-health-test-" + "y" * 30)
     env |= {
         "DATABASE_URL": f"postgres://studio:{PASSWORD}@127.0.0.1:1/studio",
-        "SECRET_KEY": "a-key-for-the-health-test-" + "y" * 30,
-        "INGEST_ROOTS": str(imagery),
-        "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "1",
         "MEDIA_ROOT": str(tmp_path / "media"),
-        "VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
     }
     log_path = tmp_path / "gunicorn.log"
     with gunicorn_running(env, log_path, "/healthz") as url:

@@ -12,7 +12,6 @@ pinned in tests/chatearthnet_site/test_error_handlers.py.)
 Cora curates (tests/conftest.py).
 """
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.api_data import token_client
-from tests.services import gunicorn_running
+from tests.services import gunicorn_running, operator_env
 from verification import queue
 
 pytestmark = pytest.mark.django_db
@@ -113,20 +112,7 @@ def test_a_failing_api_endpoint_is_a_json_500_that_tells_nothing(
 def production_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """gunicorn on a fresh SQLite database, with the environment an operator sets
     and DEBUG left unset; yields its URL and its database file."""
-    imagery = tmp_path / "imagery"
-    imagery.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DEBUG", "DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT"}
-    }
-    env |= {
-        "SECRET_KEY": SECRET,
-        "INGEST_ROOTS": str(imagery),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
-    }
+    env = operator_env(tmp_path, secret_key=SECRET, drop=("CELERY_BROKER_URL",))
     # -S when this interpreter has it (to test another checkout than the installed
     # one): the server imports the same code as this process.
     python = [sys.executable, *(["-S"] if sys.flags.no_site else [])]

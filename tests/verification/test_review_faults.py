@@ -10,7 +10,6 @@ recorded once; the outage costs her at most a clean error page.
 
 import http.cookiejar
 import json
-import os
 import re
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from tests.fault_services import (
     in_the_services_pass,
     postgres_cluster,
 )
-from tests.services import ROOT, gunicorn_running
+from tests.services import ROOT, gunicorn_running, operator_env
 
 pytestmark = in_the_services_pass
 
@@ -64,24 +63,15 @@ def cluster() -> Iterator[PostgresCluster]:
 def server(cluster: PostgresCluster, tmp_path: Path) -> Iterator[str]:
     """gunicorn on a migrated database of the cluster: Anna and six pending captions."""
     cluster.create_database(DATABASE)
-    imagery = tmp_path / "imagery"
-    imagery.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DEBUG", "DATABASE_URL", "MEDIA_ROOT"}
-    }
+    env = operator_env(
+        tmp_path, secret_key="a-key-for-the-review-fault-test-" + "z" * 30
+    )
     env |= {
         "DATABASE_URL": cluster.url(DATABASE),
-        "SECRET_KEY": "a-key-for-the-review-fault-test-" + "z" * 30,
-        "INGEST_ROOTS": str(imagery),
-        "ALLOWED_HOSTS": "127.0.0.1",
         # Plain HTTP on loopback: cookies the client may send back.
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
         "MEDIA_ROOT": str(tmp_path / "media"),
-        "VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_SETTINGS_MODULE": "chatearthnet_site.settings",
     }
     manage(env, "shell", "-c", PREPARE)  # migrated, static files, Anna's captions
     with gunicorn_running(env, tmp_path / "gunicorn.log", "/healthz") as url:
