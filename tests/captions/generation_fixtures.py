@@ -59,6 +59,12 @@ def run_all_chunks(job: GenerationJob) -> None:
     job.refresh_from_db()
 
 
+def job_status(job: GenerationJob) -> str:
+    """The job's status now (read again: workers change it in other processes)."""
+    job.refresh_from_db()
+    return job.status
+
+
 def launch(**overrides) -> GenerationJob:
     """An offline job over every ready patch, in chunks of 10; `overrides` are
     `job_launch`'s arguments."""

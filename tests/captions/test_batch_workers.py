@@ -4,29 +4,16 @@ import pytest
 from django.db import connection
 from django.db.models import Count, Sum
 
-from captions.generation.jobs import job_cancel, job_launch
-from captions.generation.options import JobOptions, Selection
+from captions.generation.jobs import job_cancel
 from captions.models import Caption, GenerationJob, LLMBatch
-from tests.captions.generation_fixtures import KEY, make_patches
+from tests.captions.batch_fixtures import launch_batch_job
+from tests.captions.generation_fixtures import KEY, job_status, make_patches
 from tests.conftest import stop_worker, wait_for
 from tests.fake_openai import BatchScript, FakeOpenAI
 
 pytestmark = pytest.mark.worker
 
 FAST_POLL = {"GENERATION_BATCH_POLL_S": "1"}
-
-
-def launch_batch_job(endpoint: str) -> GenerationJob:
-    return job_launch(
-        selection=Selection(), backend="openai", model="gpt-4o-mini",
-        template="chatearthnet-text", endpoint=endpoint,
-        options=JobOptions(batch=True),
-    )  # fmt: skip
-
-
-def job_status(job: GenerationJob) -> str:
-    job.refresh_from_db()
-    return job.status
 
 
 def test_a_worker_with_beat_submits_polls_and_ingests_a_batch_job(
@@ -37,7 +24,7 @@ def test_a_worker_with_beat_submits_polls_and_ingests_a_batch_job(
         endpoint = llm_endpoint(server)
         server.script_batches(BatchScript(polls=2, errors={3}))
         start_worker(beat=True, **FAST_POLL)
-        job = launch_batch_job(endpoint)
+        job = launch_batch_job(endpoint=endpoint)
         wait_for(
             lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90,
             what="the batch job",
@@ -58,7 +45,7 @@ def test_a_batch_job_survives_its_workers_restart_from_what_the_database_holds(
         endpoint = llm_endpoint(server)
         server.script_batches(BatchScript(polls=1))
         first = start_worker()  # no beat: it submits, nothing polls
-        job = launch_batch_job(endpoint)
+        job = launch_batch_job(endpoint=endpoint)
         wait_for(
             lambda: job.batches.exclude(batch_id="").exists(), timeout=60,
             what="the batch to be submitted",
@@ -87,7 +74,7 @@ def test_cancelling_a_batch_job_cancels_its_batch_through_the_workers(
         endpoint = llm_endpoint(server)
         server.script_batches(BatchScript(polls=10_000, ran=2))
         start_worker(beat=True, **FAST_POLL)
-        job = launch_batch_job(endpoint)
+        job = launch_batch_job(endpoint=endpoint)
         wait_for(
             lambda: job.batches.exclude(batch_id="").exists(), timeout=60,
             what="the batch to be submitted",
@@ -116,7 +103,7 @@ def test_two_workers_each_with_a_beat_caption_each_patch_once(
         server.script_batches(BatchScript(polls=3, errors={0}))
         start_worker(beat=True, **FAST_POLL)
         start_worker(beat=True, **FAST_POLL)
-        job = launch_batch_job(endpoint)
+        job = launch_batch_job(endpoint=endpoint)
         wait_for(
             lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90,
             what="the batch job",

@@ -17,11 +17,10 @@ from django.db.models import Count
 from kombu import Connection
 
 from captions import tasks
-from captions.generation.jobs import job_launch
-from captions.generation.options import JobOptions, Selection
+from captions.generation.options import JobOptions
 from captions.ingest import scenes
 from captions.models import Caption, GenerationJob, JobChunk, Patch, Scene
-from tests.captions.generation_fixtures import KEY, make_patches
+from tests.captions.generation_fixtures import KEY, launch, make_patches
 from tests.captions.raster_fixtures import write_rgb_geotiff, write_worldcover_for
 from tests.conftest import stop_worker, wait_for
 from tests.fake_openai import FakeOpenAI
@@ -82,9 +81,8 @@ def test_a_job_finishes_once_when_redis_restarts_empty_in_the_middle(
     with FakeOpenAI(api_key=KEY, latency_s=0.2) as server:
         endpoint = llm_endpoint(server)
         worker = start_worker(**worker_env)
-        job = job_launch(
-            selection=Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", endpoint=endpoint,
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=endpoint,
             options=JobOptions(chunk_size=10, in_flight_per_worker=2),
         )  # fmt: skip
         wait_for(lambda: refreshed(job).done >= 3, timeout=60, what="the first chunk")

@@ -5,28 +5,20 @@ import time
 import pytest
 from django.db.models import Count
 
-from captions.generation.jobs import job_cancel, job_launch
-from captions.generation.options import JobOptions, Selection
+from captions.generation.jobs import job_cancel
+from captions.generation.options import JobOptions
 from captions.models import Caption, GenerationJob
-from tests.captions.generation_fixtures import KEY, make_patches
+from tests.captions.generation_fixtures import KEY, job_status, launch, make_patches
 from tests.conftest import stop_worker, uses_redis_broker, wait_for
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.worker
 
 
-def job_status(job: GenerationJob) -> str:
-    job.refresh_from_db()
-    return job.status
-
-
 def test_a_real_worker_runs_an_offline_job_to_the_end(start_worker):
     make_patches(40)
     start_worker()
-    job = job_launch(
-        selection=Selection(), backend="offline", model="offline-1",
-        template="chatearthnet-text", options=JobOptions(chunk_size=15),
-    )  # fmt: skip
+    job = launch(options=JobOptions(chunk_size=15))  # offline
     wait_for(
         lambda: job_status(job) not in GenerationJob.ACTIVE, timeout=90, what="the job"
     )
@@ -42,9 +34,8 @@ def test_a_real_worker_runs_an_openai_job_against_a_loopback_server(
     with FakeOpenAI(api_key=KEY, latency_s=0.2) as server:
         endpoint = llm_endpoint(server)  # in the environment the worker inherits
         start_worker()
-        job = job_launch(
-            selection=Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", endpoint=endpoint,
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=endpoint,
             options=JobOptions(chunk_size=12, in_flight_per_worker=8),
         )  # fmt: skip
         wait_for(
@@ -65,9 +56,8 @@ def test_a_worker_that_does_not_know_the_jobs_endpoint_stops_it(
     with FakeOpenAI(api_key=KEY) as server:
         endpoint = llm_endpoint(server)
         start_worker(LLM_ENDPOINTS="other http://127.0.0.1:9/v1")
-        job = job_launch(
-            selection=Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", endpoint=endpoint,
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=endpoint,
             options=JobOptions(chunk_size=3),
         )  # fmt: skip
         wait_for(
@@ -98,9 +88,8 @@ def test_a_worker_killed_mid_job_loses_nothing_and_captions_each_patch_once(
     with FakeOpenAI(api_key=KEY, latency_s=0.25) as server:
         endpoint = llm_endpoint(server)
         first = start_worker(**visibility)
-        job = job_launch(
-            selection=Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", endpoint=endpoint,
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=endpoint,
             options=JobOptions(chunk_size=20, in_flight_per_worker=4),
         )  # fmt: skip
         wait_for(lambda: job_status(job) and job.done >= 5, timeout=60, what="work")
@@ -125,9 +114,8 @@ def test_cancel_through_a_real_worker(start_worker, llm_endpoint):
     with FakeOpenAI(api_key=KEY, latency_s=0.3) as server:
         endpoint = llm_endpoint(server)
         start_worker()
-        job = job_launch(
-            selection=Selection(), backend="openai", model="gpt-4o-mini",
-            template="chatearthnet-text", endpoint=endpoint,
+        job = launch(
+            backend="openai", model="gpt-4o-mini", endpoint=endpoint,
             options=JobOptions(chunk_size=20, in_flight_per_worker=2),
         )  # fmt: skip
         wait_for(lambda: len(server.requests) >= 3, timeout=60, what="requests")
