@@ -152,9 +152,9 @@ def is_stored(storage: Storage, name: str) -> bool:
             return False
 
 
-def _served_name(storage: Storage, name: str) -> str:
-    """`name` if it may name a file of `storage`; FileNotFoundError otherwise (a
-    path out of it, a folder, a file that is not there locally)."""
+def _require_servable(storage: Storage, name: str) -> None:
+    """FileNotFoundError unless `name` may name a file of `storage` (a path out of
+    it, a folder, a file that is not there locally)."""
     if not name or name.endswith("/") or "\x00" in name or "\\" in name:
         raise FileNotFoundError(name)
     root = local_root(storage)
@@ -163,13 +163,12 @@ def _served_name(storage: Storage, name: str) -> str:
             path = Path(safe_join(root, name))
             if not path.is_file():
                 raise FileNotFoundError(name)
-            return name
+            return
         key = getattr(storage, "key", None)
         if key is not None:
             key(name)
     except (SuspiciousOperation, OSError):  # out of it, or too long a name
         raise FileNotFoundError(name) from None
-    return name
 
 
 def stored_response(
@@ -192,7 +191,7 @@ def stored_response(
     the store before a redirect: a 404 of ours rather than the store's),
     StorageError if the store fails.
     """
-    name = _served_name(storage, name)
+    _require_servable(storage, name)
     signed_url = getattr(storage, "signed_url", None)
     if signed_url is None or settings.MEDIA_THROUGH_APP:
         response: Any = FileResponse(
