@@ -178,6 +178,13 @@ def patch_footprints() -> QuerySet[Patch]:
     )
 
 
+def newest_captions() -> QuerySet[Caption]:
+    """The captions of the patch of the outer query (`OuterRef("pk")`), newest
+    (highest id) first: a patch's status on the map and in its GeoJSON is its
+    newest caption's."""
+    return Caption.objects.filter(patch=OuterRef("pk")).order_by("-id")
+
+
 # PatchFootprint's fields, in order, from a patch annotated with its newest caption.
 _FOOTPRINT_FIELDS = (
     "id", "source_name", "scene_id", "scene__name", "split", "dominant_class",
@@ -192,7 +199,7 @@ def patch_footprint_rows(
     """`patches` (from `patch_footprints()`, filtered) in id order with their newest
     caption, read in chunks from a database cursor: one query, whatever their
     number."""
-    newest = Caption.objects.filter(patch=OuterRef("pk")).order_by("-id")
+    newest = newest_captions()
     rows = (
         patches.annotate(
             newest_caption_id=Subquery(newest.values("id")[:1]),

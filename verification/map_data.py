@@ -31,7 +31,6 @@ from django.db.models import (
     Func,
     IntegerField,
     Max,
-    OuterRef,
     Q,
     QuerySet,
     Subquery,
@@ -43,7 +42,7 @@ from django.utils.encoding import filepath_to_uri
 
 from captions.geo.bbox import BoundingBox
 from captions.models import Caption, Patch
-from captions.selectors import patches_intersecting
+from captions.selectors import newest_captions, patches_intersecting
 from verification.dashboard import STATUS_COLOURS as CAPTION_STATUS_COLOURS
 from verification.dashboard import cached_figures
 from verification.models import Revision
@@ -165,14 +164,10 @@ def _tallest_footprint() -> float:
     return max(found["tallest"] or 0.0, TALLEST_AT_LEAST)
 
 
-def _newest_captions() -> QuerySet[Caption]:
-    return Caption.objects.filter(patch=OuterRef("pk")).order_by("-id")
-
-
 def _with_status(patches: QuerySet[Patch]) -> QuerySet[Patch]:
     return patches.annotate(
         map_status=Coalesce(
-            Subquery(_newest_captions().values("status")[:1]), Value(UNCAPTIONED)
+            Subquery(newest_captions().values("status")[:1]), Value(UNCAPTIONED)
         )
     )
 
@@ -193,7 +188,7 @@ def _footprints(patches: QuerySet[Patch], *, with_previews: bool) -> list[dict]:
     # of the viewport's few rows through the footprint index.
     rows = sorted(
         patches.annotate(
-            caption_id=Subquery(_newest_captions().values("id")[:1])
+            caption_id=Subquery(newest_captions().values("id")[:1])
         ).values_list(
             "pk",
             "source_name",
